@@ -1,0 +1,7 @@
+"""Shared pytest setup: each area keeps its fixtures in its own plugin module, listed here."""
+
+pytest_plugins = [
+    "fixtures_pipe",
+    "fixtures_octopus",
+    "fixtures_container",
+]

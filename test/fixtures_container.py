@@ -1,0 +1,1 @@
+"""Fixtures for fixtures_container tests (filled in by its owner)."""

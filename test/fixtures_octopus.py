@@ -1,0 +1,1 @@
+"""Fixtures for fixtures_octopus tests (filled in by its owner)."""
