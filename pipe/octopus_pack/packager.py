@@ -1,0 +1,159 @@
+"""Build one package file from a PackRequest: select files, lay out zip or nupkg entries, write atomically."""
+
+import hashlib
+import logging
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from octopus_pack import nuget
+from octopus_pack.compression import CompressionLevel
+from octopus_pack.errors import PipeError
+from octopus_pack.ownership import give_to_folder_owner, make_folder
+from octopus_pack.package_result import PackageResult
+from octopus_pack.progress import PackingProgress
+from octopus_pack.selection import NeverPack, SourceFile, select_files
+from octopus_pack.versions import octopus_can_parse_id, validate_zip_id
+from octopus_pack.zip_writer import ArchiveEntry, write_zip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackRequest:
+    """Everything that decides the package's bytes, already validated."""
+
+    package_id: str
+    version: str
+    format: str  # "zip" or "nupkg"
+    source_path: Path
+    output_path: Path
+    includes: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    overwrite: bool = False
+    compression: CompressionLevel = CompressionLevel.OPTIMAL
+    metadata: nuget.NuspecMetadata | None = None  # nupkg only
+    fixed_time: float | None = None  # SOURCE_DATE_EPOCH: reproducible timestamps and permissions
+    verbose: bool = False
+    never_pack_folders: tuple[Path, ...] = ()  # e.g. Bitbucket's pipe storage, wherever it sits
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.package_id}.{self.version}.{self.format}"
+
+
+def build_package(request: PackRequest) -> PackageResult:
+    """Write {ID}.{VERSION}.{format} into the output folder; on any failure leave nothing behind."""
+    _check_id(request)
+    make_folder(request.output_path)
+    target = request.output_path / request.file_name
+    if target.exists() and not request.overwrite:
+        raise PipeError(f"{target} already exists: set OVERWRITE: 'true' to replace it, or change VERSION.")
+    log.info("Packing %s version %s...", request.package_id, request.version)
+    files = _select(request)
+    entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
+    total_bytes = sum(entry.size for entry in entries)
+    log.info("Saving %s to %s (%d files, %.1f MB)...", request.file_name, request.output_path, len(files),
+             total_bytes / 1e6)
+    partial = request.output_path / f".{request.file_name}.{os.getpid()}.partial"
+    try:
+        with open(partial, "wb", buffering=1 << 20) as out:
+            write_zip(out, entries, request.compression, fixed_time=request.fixed_time,
+                      on_progress=PackingProgress(len(entries), total_bytes).advance)
+        sha256 = _sha256(partial)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    give_to_folder_owner(target)
+    return PackageResult(target, request.package_id, request.version, request.format, target.stat().st_size,
+                         sha256, len(files))
+
+
+def _check_id(request: PackRequest) -> None:
+    if request.format == "nupkg":
+        nuget.validate_package_id(request.package_id)
+        nuget.validate_prerelease_length(request.version)
+        return
+    validate_zip_id(request.package_id)
+    if not octopus_can_parse_id(request.package_id):
+        log.warning("Octopus reads a zip's package ID from its file name and cannot read '%s' back correctly: "
+                    "prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.", request.package_id)
+
+
+def _select(request: PackRequest) -> list[SourceFile]:
+    if not request.source_path.is_dir():
+        raise PipeError(f"SOURCE_PATH '{request.source_path}' is not a folder: set SOURCE_PATH to the folder "
+                        "to pack, relative to the repository, for example '.' or 'dist'.")
+    selection = select_files(str(request.source_path), request.includes, request.excludes,
+                             nuget_layout=request.format == "nupkg", never_pack=_never_pack(request))
+    for pattern in selection.unmatched_includes:
+        log.warning("INCLUDE pattern '%s' matched no files.", pattern)
+    if request.verbose:
+        for chosen in selection.files:
+            log.info("Added file: %s", chosen.target)
+    else:
+        log.debug("Selected %d files: %s", len(selection.files), ", ".join(f.target for f in selection.files[:200]))
+    return selection.files
+
+
+def _never_pack(request: PackRequest) -> NeverPack:
+    """Our own output: this package, partial writes, earlier versions of this ID, Bitbucket's pipe storage."""
+    output = request.output_path.stat()
+    names = re.compile(rf"\.?{re.escape(request.package_id)}\..+\.(zip|nupkg)(\.\d+\.partial)?", re.IGNORECASE)
+    folders = set()
+    for folder in request.never_pack_folders:
+        try:
+            info = folder.stat()
+        except OSError:
+            continue
+        folders.add((info.st_dev, info.st_ino))
+    return NeverPack(frozenset(folders), (output.st_dev, output.st_ino), names)
+
+
+def _mode(request: PackRequest, mode: int) -> int:
+    """Keep permission bits; in reproducible mode keep only 'executable or not', as git does."""
+    if request.fixed_time is None:
+        return mode
+    return 0o755 if mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH) else 0o644
+
+
+def _zip_entries(request: PackRequest, files: list[SourceFile]) -> list[ArchiveEntry]:
+    if not files:
+        log.warning("No files matched: the zip will be empty. Check SOURCE_PATH, INCLUDE and EXCLUDE.")
+    return [ArchiveEntry(f.target, f.size, f.mtime, _mode(request, f.mode), path=f.path) for f in files]
+
+
+def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> list[ArchiveEntry]:
+    """octo's nupkg: .rels, nuspec, payload (percent-encoded names), content types, core properties."""
+    payload = [f for f in files if not nuget.is_nuspec(f.target)]
+    dropped = [f.target for f in files if nuget.is_nuspec(f.target)]
+    for target in dropped:
+        log.warning("Not packing '%s': NuGet packages cannot carry other .nuspec files.", target)
+    if not payload:
+        raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
+    parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in payload])
+    now = request.fixed_time if request.fixed_time is not None else time.time()
+
+    def generated(name: str, data: bytes) -> ArchiveEntry:
+        return ArchiveEntry(name, len(data), now, 0o644, data=data)
+
+    return [
+        generated("_rels/.rels", parts.rels),
+        generated(parts.nuspec_name, parts.nuspec),
+        *(ArchiveEntry(nuget.part_name(f.target), f.size, f.mtime, _mode(request, f.mode), path=f.path)
+          for f in payload),
+        generated("[Content_Types].xml", parts.content_types),
+        generated(parts.psmdcp_name, parts.psmdcp),
+    ]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as package:
+        while chunk := package.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

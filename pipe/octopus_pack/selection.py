@@ -1,0 +1,173 @@
+"""Choose the files to pack with `octo pack`'s include-pattern semantics, plus EXCLUDE, in a stable order."""
+
+import logging
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from octopus_pack.errors import PipeError
+
+log = logging.getLogger(__name__)
+
+DirectoryId = tuple[int, int]  # (st_dev, st_ino): identifies a folder whatever path reached it
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to pack: where it is on disk and the path it gets inside the package."""
+
+    path: str  # absolute path, possibly through symlinks (the content is what the link points to)
+    target: str  # '/'-separated path inside the package, not yet escaped
+    size: int
+    mtime: float
+    mode: int  # permission bits, st_mode & 0o7777
+
+
+@dataclass(frozen=True)
+class NeverPack:
+    """What the pipe must never put in a package, wherever the patterns point: its own output."""
+
+    directories: frozenset[DirectoryId] = frozenset()  # e.g. Bitbucket's pipe storage folders
+    output_directory: DirectoryId | None = None
+    output_names: re.Pattern[str] | None = None  # package files (and partial ones) of this ID
+
+
+@dataclass
+class Selection:
+    """The chosen files in package order, and the include patterns that matched nothing (worth a warning)."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    unmatched_includes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    text: str  # normalised: '/' separators, no leading './', directories expanded to 'dir/**/*'
+    regex: re.Pattern[str]
+    root: str  # literal folder prefix the search starts from ('' for the base itself)
+    recursive: bool
+
+    @property
+    def is_literal(self) -> bool:
+        return "*" not in self.text and "?" not in self.text
+
+
+def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_layout: bool,
+                 never_pack: NeverPack) -> Selection:
+    """Match every include pattern under base, drop excluded files and our own output, de-duplicate, sort.
+
+    nuget_layout chooses octo's nupkg target paths (relative to the pattern's literal folder for recursive
+    patterns, the bare file name otherwise) instead of the zip layout (relative to base).
+    """
+    base = os.path.abspath(base)
+    include_patterns = [_compile(text, "INCLUDE") for text in includes if text.strip()] or [_compile("**", "INCLUDE")]
+    exclude_regexes = [_compile(text, "EXCLUDE").regex for text in excludes if text.strip()]
+    selection = Selection()
+    by_target: dict[str, SourceFile] = {}
+    for pattern in include_patterns:
+        found = False
+        for relative, path, info in _search(base, pattern, never_pack):
+            found = True
+            if any(regex.match(relative) for regex in exclude_regexes):
+                continue
+            target = _target(relative, pattern) if nuget_layout else relative
+            chosen = SourceFile(path, target, info.st_size, info.st_mtime, stat.S_IMODE(info.st_mode))
+            earlier = by_target.setdefault(target, chosen)
+            if earlier.path != chosen.path and not os.path.samefile(earlier.path, chosen.path):
+                raise PipeError(
+                    f"Two files would be packed as '{target}': '{os.path.relpath(earlier.path, base)}' and "
+                    f"'{relative}'; narrow INCLUDE or add an EXCLUDE so only one of them is packed."
+                )
+        if not found:
+            if pattern.is_literal:
+                raise PipeError(f"INCLUDE names '{pattern.text}', which is not a file under SOURCE_PATH: "
+                                "fix the path (it is relative to SOURCE_PATH) or remove it.")
+            selection.unmatched_includes.append(pattern.text)
+    selection.files = sorted(by_target.values(), key=lambda chosen: chosen.target)
+    return selection
+
+
+def _compile(pattern: str, variable: str) -> _Pattern:
+    """Turn a pattern into octo's regex (NuGet PathResolver.WildcardToRegex), matched case-insensitively."""
+    text = pattern.strip().replace("\\", "/")
+    while text.startswith("./"):
+        text = text[2:]
+    if text.startswith("/") or ".." in text.split("/"):
+        raise PipeError(f"{variable} pattern '{pattern}' points outside SOURCE_PATH: write it relative to "
+                        "SOURCE_PATH, for example 'bin/**'.")
+    if len(text) > 1 and text.endswith("/"):
+        text += "**/*"
+    regex = re.escape(text)
+    for wildcard, replacement in ((r"\.\*\*", r"\.[^/.]*"), (r"\*\*/", ".*"), (r"\*\*", ".*"),
+                                  (r"\*", "[^/]*(/)?"), (r"\?", ".")):
+        regex = regex.replace(wildcard, replacement)
+    folder = os.path.dirname(text)
+    star = text.find("*")
+    root = folder if star < 0 else text[: max(text.rfind("/", 0, star), 0)]
+    return _Pattern(text, re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL), root,
+                    recursive="**" in text or "*" in folder)
+
+
+def _target(relative: str, pattern: _Pattern) -> str:
+    """octo's nupkg layout: recursive patterns keep the path below their literal folder, others flatten."""
+    if pattern.recursive:
+        return relative[len(pattern.root) + 1:] if pattern.root else relative
+    return relative.rsplit("/", 1)[-1]
+
+
+def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Yield (path relative to base, absolute path, stat) of files under the pattern's root that it matches."""
+    root = os.path.join(base, pattern.root) if pattern.root else base
+    try:
+        root_info = os.stat(root)
+    except OSError:
+        return
+    if not stat.S_ISDIR(root_info.st_mode):
+        return
+    prefix = f"{pattern.root}/" if pattern.root else ""
+    enclosing = {_folder_id(base)} | {_folder_id(os.path.join(base, *pattern.root.split("/")[:depth]))
+                                      for depth in range(1, pattern.root.count("/") + 1)}
+    for relative, path, info in _walk(root, root_info, pattern.recursive, never_pack, ancestors=enclosing):
+        relative = prefix + relative
+        if pattern.regex.match(relative):
+            yield relative, path, info
+
+
+def _folder_id(path: str) -> DirectoryId:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _walk(folder: str, folder_info: os.stat_result, recursive: bool, never_pack: NeverPack,
+          ancestors: set[DirectoryId]) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Files below folder (following symlinks, hidden files included), never looping through a link cycle."""
+    folder_id = (folder_info.st_dev, folder_info.st_ino)
+    if folder_id in never_pack.directories:
+        return
+    is_output = folder_id == never_pack.output_directory
+    ancestors = ancestors | {folder_id}
+    try:
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+    except OSError as error:
+        raise PipeError(f"Cannot read folder '{folder}': {error.strerror}. Check its permissions.") from error
+    for entry in entries:
+        try:
+            info = entry.stat()  # follows symlinks: a linked file is packed by content
+        except FileNotFoundError:
+            log.warning("Skipping '%s': it is a symbolic link to something that does not exist.", entry.path)
+            continue
+        except OSError as error:
+            raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
+        if stat.S_ISREG(info.st_mode):
+            if is_output and never_pack.output_names and never_pack.output_names.fullmatch(entry.name):
+                log.debug("Not packing '%s': it is a package this pipe wrote.", entry.path)
+                continue
+            yield entry.name, entry.path, info
+        elif stat.S_ISDIR(info.st_mode) and recursive:
+            if (info.st_dev, info.st_ino) in ancestors:
+                log.warning("Skipping '%s': the symbolic link loops back to a folder above it.", entry.path)
+                continue
+            for relative, path, child in _walk(entry.path, info, recursive, never_pack, ancestors):
+                yield f"{entry.name}/{relative}", path, child

@@ -1,0 +1,378 @@
+"""Write a standard zip archive from files on disk, compressing on every core, in bounded memory.
+
+All rules about entries live here: '/' names flagged UTF-8 when not ASCII, DOS times clamped to 1980..2107,
+Unix permission bits kept, Zip64 only when sizes, offsets or counts need it, no data descriptors. Files are
+read and deflated by a thread pool (the compressors release the GIL): small files in batches, large files in
+1 MiB blocks joined into one deflate stream. Results are written strictly in entry order and the block
+boundaries are fixed, so the same input always gives the same bytes, however the threads are scheduled.
+"""
+
+import os
+import stat
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from octopus_pack.compression import WINDOW, CompressionLevel, Deflater, crc32, crc32_combine, deflater_for
+from octopus_pack.errors import PipeError
+
+BLOCK_SIZE = 1 << 20  # files above this are split into blocks compressed in parallel
+BATCH_BYTES = 256 << 10  # small files are read and compressed this many bytes at a time per task
+BATCH_FILES = 64
+LOOKAHEAD_BYTES = 8 << 20  # raw bytes in flight at most: bounds memory whatever the package size
+_PROBE_BYTES = 64 << 10
+_INCOMPRESSIBLE = 0.95  # a large file whose sample deflates to more than this is stored
+
+_STORED, _DEFLATED = 0, 8
+_ZIP64_LIMIT = 0xFFFFFFFF  # sizes and offsets from here on need Zip64 records
+_MARKER = 0xFFFFFFFF  # what a 32-bit field holds when the real value is in the Zip64 extra
+_UTF8_FLAG = 0x800
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_END = struct.Struct("<IHHHHIIH")
+_ZIP64_END = struct.Struct("<IQHHIIQQQQ")
+_ZIP64_LOCATOR = struct.Struct("<IIQI")
+_DOS_MIN = (1980, 1, 1, 0, 0, 0)
+_DOS_MAX = (2107, 12, 31, 23, 59, 58)
+
+ProgressCallback = Callable[[int, int], None]  # (files finished, bytes read) since the last call
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    """One entry to write: a file on disk (path) or generated content (data)."""
+
+    name: str
+    size: int
+    mtime: float
+    mode: int  # Unix permission bits
+    path: str | None = None
+    data: bytes | None = None
+
+
+@dataclass
+class _Compressed:
+    """What a worker made of a whole small entry, or of one block of a large one."""
+
+    crc: int
+    raw_size: int
+    payload: bytes | memoryview
+    method: int
+
+
+@dataclass
+class _Unit:
+    """A piece of work in entry order: a batch of small entries, or one block of a large entry."""
+
+    cost: int
+    task: Callable[[], list[_Compressed]]
+    entries: list[ArchiveEntry]  # the batch, or the single large entry a block belongs to
+    block: int | None = None  # None for a batch of whole entries
+    blocks: int = 1
+    method: int = _STORED
+    future: Future[list[_Compressed]] | None = None
+
+
+@dataclass
+class _Record:
+    """What the central directory needs to know about a written entry."""
+
+    name: bytes
+    flags: int
+    method: int
+    dos_time: int
+    dos_date: int
+    crc: int
+    compressed: int
+    size: int
+    mode: int
+    offset: int
+
+
+@dataclass
+class ZipStats:
+    """Totals of a written archive."""
+
+    entries: int = 0
+    raw_bytes: int = 0
+    stored_entries: int = 0
+    records: list[_Record] = field(default_factory=list, repr=False)
+
+
+def write_zip(out: BinaryIO, entries: Sequence[ArchiveEntry], level: CompressionLevel, *,
+              fixed_time: float | None = None, workers: int | None = None,
+              on_progress: ProgressCallback | None = None) -> ZipStats:
+    """Write entries, in order, as a zip to out (a regular file opened for writing).
+
+    fixed_time, when given, is used for every entry (as UTC) instead of each file's local modification
+    time: that is what makes a reproducible package.
+    """
+    writer = _ZipStreamWriter(out, deflater_for(level), fixed_time, on_progress)
+    workers = workers or max(1, len(os.sched_getaffinity(0)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate") as pool:
+        try:
+            for unit, results in _run_ahead(pool, writer.plan(entries), min_units=2 * workers):
+                writer.consume(unit, results)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    writer.finish()
+    return writer.stats
+
+
+def _run_ahead(pool: ThreadPoolExecutor, units: Iterator[_Unit], min_units: int) -> Iterator[tuple[_Unit, list]]:
+    """Submit units ahead of the writer within a byte budget, and hand results back in order."""
+    window: deque[_Unit] = deque()
+    in_flight = 0
+    for unit in units:
+        unit.future = pool.submit(unit.task)
+        window.append(unit)
+        in_flight += unit.cost
+        while window and in_flight >= LOOKAHEAD_BYTES and len(window) >= min_units:
+            done = window.popleft()
+            in_flight -= done.cost
+            yield done, done.future.result()
+    while window:
+        done = window.popleft()
+        yield done, done.future.result()
+
+
+class _ZipStreamWriter:
+    """Lays out headers and data as results arrive; keeps only the central directory in memory."""
+
+    def __init__(self, out: BinaryIO, deflater: Deflater | None, fixed_time: float | None,
+                 on_progress: ProgressCallback | None) -> None:
+        self.out = out
+        self.deflater = deflater
+        self.fixed_time = fixed_time
+        self.on_progress = on_progress or (lambda files, nbytes: None)
+        self.offset = 0
+        self.stats = ZipStats()
+        self._open_entry: tuple[_Record, int, bool] | None = None  # large entry being written: header fields
+
+    # Planning: split entries into units of work for the pool.
+
+    def plan(self, entries: Sequence[ArchiveEntry]) -> Iterator[_Unit]:
+        batch: list[ArchiveEntry] = []
+        batch_bytes = 0
+        for entry in entries:
+            if entry.path is not None and entry.size > BLOCK_SIZE:
+                if batch:
+                    yield self._batch_unit(batch, batch_bytes)
+                    batch, batch_bytes = [], 0
+                yield from self._block_units(entry)
+                continue
+            batch.append(entry)
+            batch_bytes += entry.size
+            if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+                yield self._batch_unit(batch, batch_bytes)
+                batch, batch_bytes = [], 0
+        if batch:
+            yield self._batch_unit(batch, batch_bytes)
+
+    def _batch_unit(self, batch: list[ArchiveEntry], batch_bytes: int) -> _Unit:
+        deflater = self.deflater
+        return _Unit(cost=batch_bytes, entries=batch,
+                     task=lambda: [_compress_small(entry, deflater) for entry in batch])
+
+    def _block_units(self, entry: ArchiveEntry) -> Iterator[_Unit]:
+        deflater = self.deflater if self.deflater and _worth_deflating(entry, self.deflater) else None
+        method = _DEFLATED if deflater else _STORED
+        blocks = -(-entry.size // BLOCK_SIZE)
+        for block in range(blocks):
+            yield _Unit(cost=BLOCK_SIZE, entries=[entry], block=block, blocks=blocks, method=method,
+                        task=lambda block=block: [_compress_block(entry, block, blocks, deflater)])
+
+    # Writing: results come back in the order planned.
+
+    def consume(self, unit: _Unit, results: list[_Compressed]) -> None:
+        if unit.block is None:
+            for entry, result in zip(unit.entries, results, strict=True):
+                self._write_small(entry, result)
+            self.on_progress(len(unit.entries), sum(result.raw_size for result in results))
+            return
+        entry, result = unit.entries[0], results[0]
+        if unit.block == 0:
+            self._begin_large(entry, unit.method)
+        record, header_offset, zip64 = self._open_entry
+        record.crc = crc32_combine(record.crc, result.crc, result.raw_size) if unit.block else result.crc
+        record.size += result.raw_size
+        record.compressed += len(result.payload)
+        self._write(result.payload)
+        if unit.block == unit.blocks - 1:
+            self._end_large(record, header_offset, zip64)
+        self.on_progress(1 if unit.block == unit.blocks - 1 else 0, result.raw_size)
+
+    def _write_small(self, entry: ArchiveEntry, result: _Compressed) -> None:
+        record = self._record(entry, result.method)
+        record.crc, record.size, record.compressed = result.crc, result.raw_size, len(result.payload)
+        self._write(self._local_header(record, zip64=False))
+        self._write(result.payload)
+        self._remember(record)
+
+    def _begin_large(self, entry: ArchiveEntry, method: int) -> None:
+        record = self._record(entry, method)
+        zip64 = entry.size * 1.01 + BLOCK_SIZE >= _ZIP64_LIMIT
+        self._open_entry = (record, self.offset, zip64)
+        self._write(self._local_header(record, zip64))
+
+    def _end_large(self, record: _Record, header_offset: int, zip64: bool) -> None:
+        """Sizes and CRC are known only now: patch them into the local header written earlier."""
+        if not zip64 and max(record.size, record.compressed) >= _ZIP64_LIMIT:
+            raise PipeError(f"'{record.name.decode()}' grew past 4 GiB while it was being packed: "
+                            "make sure nothing writes to SOURCE_PATH during packing.")
+        self.out.flush()
+        fd = self.out.fileno()
+        if zip64:
+            os.pwrite(fd, struct.pack("<I", record.crc), header_offset + 14)
+            os.pwrite(fd, struct.pack("<QQ", record.size, record.compressed), header_offset + 34 + len(record.name))
+        else:
+            os.pwrite(fd, struct.pack("<III", record.crc, record.compressed, record.size), header_offset + 14)
+        self._open_entry = None
+        self._remember(record)
+
+    def _record(self, entry: ArchiveEntry, method: int) -> _Record:
+        try:
+            name = entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PipeError(f"The file name '{entry.name.encode('utf-8', 'backslashreplace').decode()}' is not "
+                            "valid UTF-8, so a zip cannot hold it: rename the file or EXCLUDE it.") from None
+        if len(name) > 0xFFFF:
+            raise PipeError(f"The path '{entry.name[:80]}...' is longer than a zip entry name can be (65,535 "
+                            "bytes): shorten it or EXCLUDE it.")
+        flags = 0 if name.isascii() else _UTF8_FLAG
+        dos_time, dos_date = _dos_datetime(self.fixed_time if self.fixed_time is not None else entry.mtime,
+                                           utc=self.fixed_time is not None)
+        return _Record(name, flags, method, dos_time, dos_date, crc=0, compressed=0, size=0,
+                       mode=entry.mode, offset=self.offset)
+
+    def _local_header(self, record: _Record, zip64: bool) -> bytes:
+        needed = 45 if zip64 else (20 if record.method == _DEFLATED else 10)
+        if zip64:
+            extra = struct.pack("<HHQQ", 1, 16, record.size, record.compressed)
+            sizes = (_MARKER, _MARKER)
+        else:
+            extra, sizes = b"", (record.compressed, record.size)
+        return _LOCAL.pack(0x04034B50, needed, record.flags, record.method, record.dos_time, record.dos_date,
+                           record.crc, *sizes, len(record.name), len(extra)) + record.name + extra
+
+    def _remember(self, record: _Record) -> None:
+        self.stats.records.append(record)
+        self.stats.entries += 1
+        self.stats.raw_bytes += record.size
+        self.stats.stored_entries += record.method == _STORED
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self.out.write(data)
+        self.offset += len(data)
+
+    def finish(self) -> None:
+        """Write the central directory, with Zip64 records when sizes, offsets or counts overflow."""
+        directory_offset = self.offset
+        for record in self.stats.records:
+            self._write(_central_header(record))
+        directory_size = self.offset - directory_offset
+        count = len(self.stats.records)
+        zip64 = count >= 0xFFFF or directory_offset >= _ZIP64_LIMIT or directory_size >= _ZIP64_LIMIT
+        if zip64:
+            zip64_end_offset = self.offset
+            self._write(_ZIP64_END.pack(0x06064B50, 44, 0x032D, 45, 0, 0, count, count, directory_size,
+                                        directory_offset))
+            self._write(_ZIP64_LOCATOR.pack(0x07064B50, 0, zip64_end_offset, 1))
+        entries = 0xFFFF if zip64 else count
+        self._write(_END.pack(0x06054B50, 0, 0, entries, entries, _MARKER if zip64 else directory_size,
+                              _MARKER if zip64 else directory_offset, 0))
+        self.out.flush()
+
+
+def _central_header(record: _Record) -> bytes:
+    overflowing = [value for value in (record.size, record.compressed, record.offset) if value >= _ZIP64_LIMIT]
+    extra = struct.pack(f"<HH{len(overflowing)}Q", 1, 8 * len(overflowing), *overflowing) if overflowing else b""
+    version = 45 if overflowing else (20 if record.method == _DEFLATED else 10)
+    external = (stat.S_IFREG | record.mode) << 16
+    return _CENTRAL.pack(
+        0x02014B50, 0x0300 | version, version, record.flags, record.method, record.dos_time, record.dos_date,
+        record.crc, _fits(record.compressed), _fits(record.size), len(record.name),
+        len(extra), 0, 0, 0, external, _fits(record.offset),
+    ) + record.name + extra
+
+
+def _fits(value: int) -> int:
+    return value if value < _ZIP64_LIMIT else _MARKER
+
+
+def _dos_datetime(timestamp: float, utc: bool) -> tuple[int, int]:
+    """DOS (time, date) of a timestamp, clamped to what the format can hold, as octo clamped it."""
+    try:
+        parts = tuple((time.gmtime if utc else time.localtime)(timestamp))[:6]
+    except (OverflowError, OSError, ValueError):
+        parts = _DOS_MIN if timestamp < 0 else _DOS_MAX
+    parts = max(_DOS_MIN, min(parts, _DOS_MAX))
+    year, month, day, hour, minute, second = parts
+    return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
+
+
+# Worker side: runs on pool threads.
+
+def _compress_small(entry: ArchiveEntry, deflater: Deflater | None) -> _Compressed:
+    data = entry.data if entry.data is not None else _read_whole(entry.path)
+    crc = crc32(data)
+    if deflater and data:
+        packed = deflater.compress_whole(data)
+        if len(packed) < len(data):
+            return _Compressed(crc, len(data), packed, _DEFLATED)
+    return _Compressed(crc, len(data), data, _STORED)
+
+
+def _compress_block(entry: ArchiveEntry, block: int, blocks: int, deflater: Deflater | None) -> _Compressed:
+    start = block * BLOCK_SIZE
+    length = min(BLOCK_SIZE, entry.size - start)
+    history = min(WINDOW, start) if deflater else 0
+    buffer = _read_at(entry.path, start - history, history + length)
+    if len(buffer) != history + length:
+        raise PipeError(f"'{entry.path}' changed size while it was being packed: make sure nothing writes to "
+                        "SOURCE_PATH during packing.")
+    view = memoryview(buffer)
+    data = view[history:]
+    crc = crc32(data)
+    if deflater is None:
+        return _Compressed(crc, length, data, _STORED)
+    return _Compressed(crc, length, deflater.compress_block(data, bytes(view[:history]), block == blocks - 1),
+                       _DEFLATED)
+
+
+def _worth_deflating(entry: ArchiveEntry, deflater: Deflater) -> bool:
+    """Deflate a large file only if samples from its start and middle shrink: random data is stored."""
+    sample = _read_at(entry.path, 0, _PROBE_BYTES) + _read_at(entry.path, entry.size // 2, _PROBE_BYTES)
+    return len(deflater.compress_whole(sample)) <= _INCOMPRESSIBLE * len(sample)
+
+
+def _read_whole(path: str) -> bytes:
+    try:
+        with open(path, "rb", buffering=0) as source:
+            return source.readall()
+    except OSError as error:
+        raise PipeError(f"Cannot read '{path}': {error.strerror}. Check that it exists and is readable.") from error
+
+
+def _read_at(path: str, offset: int, length: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as error:
+        raise PipeError(f"Cannot read '{path}': {error.strerror}. Check that it exists and is readable.") from error
+    try:
+        chunks = []
+        while length > 0:
+            chunk = os.pread(fd, length, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+            length -= len(chunk)
+        return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    finally:
+        os.close(fd)

@@ -1,0 +1,129 @@
+"""File selection: octo's include semantics, EXCLUDE, symlinks, and never packing the pipe's own output."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from octopus_pack.errors import PipeError
+from octopus_pack.selection import NeverPack, select_files
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    base = tmp_path / "src"
+    for name in ["app.js", "README", ".env", "bin/app.dll", "bin/app.pdb", "bin/x64/native.so",
+                 "docs/guide.md", "docs/img/logo.PNG", "obj/app.dll", "node_modules/lib/index.js"]:
+        path = base / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    (base / "empty-folder").mkdir()
+    return base
+
+
+def targets(base: Path, includes=(), excludes=(), nuget=False, never=NeverPack()) -> list[str]:
+    return [f.target for f in select_files(str(base), list(includes), list(excludes), nuget_layout=nuget,
+                                           never_pack=never).files]
+
+
+def test_default_is_every_file_including_hidden_ones_sorted_without_folders(tree):
+    assert targets(tree) == [".env", "README", "app.js", "bin/app.dll", "bin/app.pdb", "bin/x64/native.so",
+                             "docs/guide.md", "docs/img/logo.PNG", "node_modules/lib/index.js", "obj/app.dll"]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("*.js", ["app.js"]),  # no '**': top folder only
+    ("**/*.js", ["app.js", "node_modules/lib/index.js"]),  # '**/' also matches no folder at all
+    ("bin/*", ["bin/app.dll", "bin/app.pdb"]),
+    ("bin/**", ["bin/app.dll", "bin/app.pdb", "bin/x64/native.so"]),
+    ("bin/", ["bin/app.dll", "bin/app.pdb", "bin/x64/native.so"]),  # a folder means everything below it
+    ("docs/**/*.png", ["docs/img/logo.PNG"]),  # octo matched case-insensitively, even on Linux
+    ("bin/app.???", ["bin/app.dll", "bin/app.pdb"]),
+    ("README", ["README"]),
+    ("./docs/guide.md", ["docs/guide.md"]),
+    ("bin\\*.dll", ["bin/app.dll"]),  # Windows-style separators work too
+])
+def test_include_patterns_follow_octos_rules(tree, pattern, expected):
+    assert targets(tree, [pattern]) == expected
+
+
+def test_a_file_matched_by_two_patterns_is_packed_once(tree):
+    assert targets(tree, ["bin/**", "**/*.dll"]) == ["app.js", "bin/app.dll", "bin/app.pdb", "bin/x64/native.so",
+                                                     "obj/app.dll"][1:4] + ["obj/app.dll"]
+
+
+def test_exclude_removes_matches_and_folder_patterns(tree):
+    assert targets(tree, ["**"], ["**/*.pdb", "node_modules/", "obj/**", ".env", "docs/**"]) == \
+        ["README", "app.js", "bin/app.dll", "bin/x64/native.so"]
+
+
+def test_nupkg_targets_are_relative_to_the_patterns_folder_or_flattened(tree):
+    assert targets(tree, ["bin/**"], nuget=True) == ["app.dll", "app.pdb", "x64/native.so"]
+    assert targets(tree, ["docs/*.md", "bin/x64/native.so"], nuget=True) == ["guide.md", "native.so"]
+
+
+def test_two_files_flattened_onto_one_nupkg_path_is_an_error(tree):
+    with pytest.raises(PipeError, match="Two files would be packed as 'app.dll'"):
+        targets(tree, ["bin/*.dll", "obj/*.dll"], nuget=True)
+
+
+def test_a_literal_include_that_does_not_exist_is_an_error(tree):
+    with pytest.raises(PipeError, match="INCLUDE names 'bin/missing.dll', which is not a file under SOURCE_PATH"):
+        targets(tree, ["bin/missing.dll"])
+
+
+def test_wildcards_that_match_nothing_are_reported_not_fatal(tree):
+    selection = select_files(str(tree), ["**/*.exe", "bin/**"], [], nuget_layout=False, never_pack=NeverPack())
+    assert selection.unmatched_includes == ["**/*.exe"]
+    assert len(selection.files) == 3
+
+
+@pytest.mark.parametrize("pattern", ["/etc/passwd", "../secret", "bin/../../x"])
+def test_patterns_cannot_reach_outside_the_source_folder(tree, pattern):
+    with pytest.raises(PipeError, match="points outside SOURCE_PATH"):
+        targets(tree, [pattern])
+
+
+def test_symlinked_files_are_packed_by_content_and_linked_folders_followed(tree, tmp_path):
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "common.txt").write_text("shared content")
+    os.symlink(outside, tree / "linked")
+    os.symlink(tree / "README", tree / "README.link")
+    files = {f.target: f for f in select_files(str(tree), [], [], nuget_layout=False, never_pack=NeverPack()).files}
+    assert Path(files["linked/common.txt"].path).read_text() == "shared content"
+    assert files["README.link"].size == len("README")
+
+
+def test_a_symlink_loop_is_followed_once_without_looping(tree, caplog):
+    os.symlink(tree, tree / "docs" / "loop")
+    found = targets(tree, ["docs/**"])
+    assert found == ["docs/guide.md", "docs/img/logo.PNG"]
+    assert "loops back" in caplog.text
+
+
+def test_broken_symlinks_are_skipped_with_a_warning(tree, caplog):
+    os.symlink(tree / "nowhere", tree / "dangling")
+    assert "dangling" not in targets(tree)
+    assert "does not exist" in caplog.text
+
+
+def test_the_output_folders_packages_of_this_id_and_storage_folders_are_never_packed(tree):
+    out = tree / "out"
+    out.mkdir()
+    for name in ["MyApp.1.0.0.zip", "myapp.0.9.nupkg", ".MyApp.1.0.1.zip.42.partial", "Other.1.0.zip", "notes.txt"]:
+        (out / name).write_text("x")
+    storage = tree / ".bitbucket" / "pipelines" / "generated"
+    storage.mkdir(parents=True)
+    (storage / "state.json").write_text("{}")
+    never = NeverPack(frozenset({_id(storage)}), _id(out),
+                      re.compile(r"\.?MyApp\..+\.(zip|nupkg)(\.\d+\.partial)?", re.IGNORECASE))
+    packed = targets(tree, never=never)
+    assert "out/Other.1.0.zip" in packed and "out/notes.txt" in packed
+    assert not [name for name in packed if "MyApp" in name or "myapp" in name or ".bitbucket" in name]
+
+
+def _id(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
