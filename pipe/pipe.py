@@ -14,7 +14,7 @@ from bitbucket_pipes_toolkit import Pipe, fail
 
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_YML
-from octopus_pack.octopus import OCTOPUS_SCHEMA, octopus_settings_from, push_to_octopus
+from octopus_pack.octopus.settings import OCTOPUS_SCHEMA, octopus_settings_from
 from octopus_pack.packager import build_package
 from octopus_pack.package_result import PackageResult
 from octopus_pack.result_file import write_result_files
@@ -75,6 +75,8 @@ class OctopusPackPipe(Pipe):
         package = build_package(settings.request)
         self.report(package)
         if octopus:
+            from octopus_pack.octopus import push_to_octopus  # only pushing needs HTTP and delta machinery
+
             push_to_octopus(octopus, package, self.env)
         shown = f"{self.variables['OUTPUT_PATH'].rstrip('/')}/{package.path.name}"
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "

@@ -135,7 +135,11 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> list[Archiv
         log.warning("Not packing '%s': NuGet packages cannot carry other .nuspec files.", target)
     if not payload:
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
-    parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in payload])
+    parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in files])  # octo counted .nuspec types
+    generated_names = {"_rels/.rels", parts.nuspec_name, parts.psmdcp_name}
+    for f in payload:
+        if nuget.part_name(f.target) in generated_names:
+            raise PipeError(f"'{f.target}' would replace a file the nupkg format needs: EXCLUDE it.")
     now = request.fixed_time if request.fixed_time is not None else time.time()
 
     def generated(name: str, data: bytes) -> ArchiveEntry:

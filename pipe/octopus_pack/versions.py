@@ -35,7 +35,7 @@ def validate_version(version: str) -> str:
 
 def prerelease_label(version: str) -> str:
     """The pre-release part of a version ('beta.1' in '1.0.0-beta.1+sha'), or ''."""
-    return version.partition("+")[0].partition("-")[2]
+    return version.strip().partition("+")[0].partition("-")[2]
 
 
 def _check_numeric_core(version: str, core: str) -> None:

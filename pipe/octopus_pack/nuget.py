@@ -1,0 +1,524 @@
+"""NuGet specifics of a .nupkg: the nuspec, the OPC parts, entry names and NuGet's validation rules."""
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from octopus_pack.errors import PipeError
+from octopus_pack.metadata import PIPE_NAME
+from octopus_pack.versions import prerelease_label
+
+# The nuspec schema namespaces NuGet knows, by the schema version octo's PackageBuilder picks.
+# Version 5 (2013/01) is only reached through features octo cannot produce, so it never appears here.
+NUSPEC_NAMESPACES: dict[int, str] = {
+    1: "http://schemas.microsoft.com/packaging/2010/07/nuspec.xsd",
+    2: "http://schemas.microsoft.com/packaging/2011/08/nuspec.xsd",
+    3: "http://schemas.microsoft.com/packaging/2011/10/nuspec.xsd",
+    4: "http://schemas.microsoft.com/packaging/2012/06/nuspec.xsd",
+    5: "http://schemas.microsoft.com/packaging/2013/01/nuspec.xsd",
+    6: "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd",
+}
+_DEFAULT_SCHEMA = 1
+_RELEASE_NOTES_SCHEMA = 2
+_PRERELEASE_SCHEMA = 3
+_FRAMEWORK_FOLDER_SCHEMA = 4
+_CONTENT_FILES_SCHEMA = 6
+
+MAX_PACKAGE_ID_LENGTH = 100
+MAX_PRERELEASE_LABEL_LENGTH = 250
+PSMDCP_FOLDER = "package/services/metadata/core-properties"
+
+_XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
+_UTF8_BOM = b"\xef\xbb\xbf"
+_RELATIONSHIPS_NAMESPACE = "http://schemas.openxmlformats.org/package/2006/relationships"
+_MANIFEST_RELATIONSHIP = "http://schemas.microsoft.com/packaging/2010/07/manifest"
+_CORE_PROPERTIES_RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"
+_CONTENT_TYPES_NAMESPACE = "http://schemas.openxmlformats.org/package/2006/content-types"
+_CORE_PROPERTIES_NAMESPACE = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
+_PAYLOAD_CONTENT_TYPE = "application/octet"
+
+# What .NET's String.Trim() removes (char.IsWhiteSpace). Python's str.strip() also removes U+001C..U+001F.
+_DOTNET_WHITESPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
+# .NET's regex \w: letters, non-spacing marks, decimal digits and connector punctuation.
+_DOTNET_WORD_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Nd", "Pc"})
+
+
+@dataclass(frozen=True)
+class NuspecMetadata:
+    """What octo pack writes into a nuspec; text values arrive as the user gave them."""
+
+    id: str
+    version: str  # the user's version string, verbatim (never normalised)
+    authors: tuple[str, ...]  # non-empty, de-duplicated by the caller, order kept
+    description: str
+    title: str | None = None
+    release_notes: str | None = None
+
+
+@dataclass(frozen=True)
+class NupkgParts:
+    """The generated entries of a .nupkg; the zip writer places them around the payload in octo's order."""
+
+    rels: bytes  # _rels/.rels
+    nuspec_name: str  # f"{id}.nuspec" (not escaped)
+    nuspec: bytes  # with UTF-8 BOM
+    content_types: bytes  # [Content_Types].xml
+    psmdcp_name: str  # "package/services/metadata/core-properties/<32 hex>.psmdcp"
+    psmdcp: bytes
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+
+def validate_package_id(package_id: str) -> None:
+    """Apply NuGet's package ID rules (at most 100 characters, `\\w+([_.-]\\w+)*`) so pushes and installs work.
+
+    `\\w` is .NET's class (letters, Mn marks, decimal digits, connector punctuation); a character outside the
+    Basic Multilingual Plane never matches, because .NET sees it as two surrogate code units. Unlike .NET's
+    `$`, a trailing newline is not accepted.
+    """
+    if len(package_id) > MAX_PACKAGE_ID_LENGTH:
+        raise PipeError(
+            f"ID {package_id!r} is {len(package_id)} characters long, but a NuGet package ID may have at most "
+            f"{MAX_PACKAGE_ID_LENGTH}: shorten it."
+        )
+    bad_characters = [char for char in package_id if not (_is_dotnet_word_char(char) or char in ".-")]
+    if not package_id or bad_characters:
+        shown = f": {bad_characters[0]!r} is not allowed" if bad_characters else " (it is empty)"
+        raise PipeError(
+            f"ID {package_id!r} is not a valid NuGet package ID{shown}; use letters, digits, '.', '-' and '_' "
+            "only, like 'MyCompany.MyApp'."
+        )
+    # '_' is a word character, so only '.' and '-' separate runs of word characters.
+    runs = package_id.replace("-", ".").split(".")
+    if any(run == "" for run in runs):
+        raise PipeError(
+            f"ID {package_id!r} is not a valid NuGet package ID: '.' and '-' must sit between letters or "
+            "digits (not at the start or end, and never two in a row), like 'MyCompany.MyApp'."
+        )
+
+
+def validate_metadata_text(name: str, value: str) -> None:
+    """Refuse text XML 1.0 cannot hold, which .NET's XmlWriter would also refuse; `name` is the variable."""
+    for position, char in enumerate(value, start=1):
+        if _is_xml_char(char):
+            continue
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            raise PipeError(
+                f"{name} contains bytes that are not valid UTF-8 (first at character {position}): "
+                "provide the text as UTF-8."
+            )
+        kind = "the control character" if unicodedata.category(char) == "Cc" else "the character"
+        raise PipeError(
+            f"{name} contains {kind} U+{code:04X} at character {position}, which XML cannot hold: remove it."
+        )
+
+
+def validate_prerelease_length(version: str) -> None:
+    """NuGet refuses to pack a version whose pre-release label (after '-', before '+') exceeds 250 characters."""
+    label = prerelease_label(version)
+    if len(label) > MAX_PRERELEASE_LABEL_LENGTH:
+        raise PipeError(
+            f"VERSION has a pre-release label of {len(label)} characters, but a NuGet package allows at most "
+            f"{MAX_PRERELEASE_LABEL_LENGTH}: shorten the part after '-'."
+        )
+
+
+# --- payload entry names -----------------------------------------------------------------------------------
+
+
+def is_nuspec(target: str) -> bool:
+    """octo silently leaves out payload files whose path ends in .nuspec (any case), at any depth."""
+    return target[-7:].lower() == ".nuspec"
+
+
+def part_name(target: str) -> str:
+    """The zip entry name NuGet gives a payload file: each path segment percent-encoded as a URI would be.
+
+    Everything except RFC 3986 unreserved characters becomes UTF-8 %XX with upper-case hex; '.' and '..'
+    segments are collapsed like a URI resolver would. Segments are split on '/' and also on '\\', as octo's
+    PackageBuilder does. Consumers (Calamari, NuGet) unescape the names again when they extract.
+    """
+    segments = target.replace("\\", "/").split("/")
+    resolved: list[str] = []
+    for index, segment in enumerate(segments):
+        is_last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and resolved:
+                resolved.pop()
+            if is_last:
+                resolved.append("")
+            continue
+        resolved.append(_escape_segment(target, segment))
+    return "/".join(resolved).lstrip("/")
+
+
+def _escape_segment(target: str, segment: str) -> str:
+    try:
+        return quote(segment, safe="", encoding="utf-8", errors="strict")
+    except UnicodeEncodeError:
+        raise PipeError(
+            f"The file {target!r} has a name that is not valid UTF-8, so it cannot be named inside a nupkg: rename it."
+        ) from None
+
+
+# --- target frameworks (decides the nuspec schema) -------------------------------------------------------
+
+# Framework identifiers NuGet 3.x resolves in a folder name, lower-cased: short names, full names, synonyms.
+_FRAMEWORK_IDENTIFIER_LIST = """
+    netcoreapp netstandardapp netstandard dotnet net netmf sl portable wp wpa win aspnet aspnetcore native
+    monoandroid monotouch monomac xamarinios xamarinmac xamarinpsthree xamarinpsfour xamarinpsvita
+    xamarinwatchos xamarintvos xamarinxboxthreesixty xamarinxboxone dnx dnxcore netcore winrt uap tizen
+
+    .netcoreapp .netstandardapp .netstandard .netplatform .netframework .netmicroframework silverlight
+    .netportable windowsphone windowsphoneapp windows asp.net asp.netcore xamarin.ios xamarin.mac
+    xamarin.playstationvita xamarin.watchos xamarin.tvos xamarin.xboxone .netcore
+
+    netframework .net netportable xamarin.playstationthree xamarinplaystationthree xamarin.playstationfour
+    xamarinplaystationfour xamarinplaystationvita
+"""
+_FRAMEWORK_IDENTIFIERS = frozenset(_FRAMEWORK_IDENTIFIER_LIST.split())
+_PORTABLE_IDENTIFIERS = frozenset({"portable", ".netportable", "netportable"})
+_NON_SPECIFIC_FRAMEWORKS = frozenset({"any", "agnostic", "unsupported"})
+_DEPRECATED_FRAMEWORK_FOLDERS = frozenset({"45", "4.5", "40", "4.0", "4", "35", "3.5", "20", "2", "2.0"})
+_ASCII_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_IDENTIFIER_CHARACTERS = frozenset(_ASCII_LETTERS + ".")
+_VERSION_CHARACTERS = frozenset("0123456789.")
+_PROFILE_CHARACTERS = frozenset(_ASCII_LETTERS + "0123456789.+-")
+_INT32_MAX = 2**31 - 1
+
+
+def is_specific_target_framework(folder: str) -> bool:
+    """Whether NuGet (the 3.x parser in octo's fork) reads a folder name as a specific target framework.
+
+    This follows NuGetFramework.ParseFolder: optional %-unescaping; 'any', 'agnostic' and 'unsupported' are
+    not specific; otherwise ASCII letters and dots form an identifier (which must be known), digits and dots
+    a version, and an optional '-profile' of [A-Za-z0-9.+-]. So net45, net4.5.1, net6.0, net6.0-windows,
+    netstandard2.0, netcoreapp3.1, sl4, sl4-wp71, win8, wp8, wpa81, uap10.0, native, monoandroid,
+    xamarinios, .NETFramework4.5 and portable-net45+win8 all count, as do bare identifiers like 'net' and the
+    old numeric folders 45, 4.0, 35, 20.
+
+    Limits: the identifier list is NuGet 3.x's (newer names such as 'netnano' are not known); a portable
+    profile is accepted when it names at least one framework, without checking it against NuGet's profile
+    table; full framework names with a comma ('.NETFramework,Version=v4.5') are not recognised, as in folders.
+    """
+    name = unquote(folder) if "%" in folder else folder
+    if name.lower() in _NON_SPECIFIC_FRAMEWORKS:
+        return False
+    identifier_end = _end_of_run(name, 0, _IDENTIFIER_CHARACTERS)
+    if identifier_end == 0:
+        return name in _DEPRECATED_FRAMEWORK_FOLDERS
+    version_end = _end_of_run(name, identifier_end, _VERSION_CHARACTERS)
+    identifier = name[:identifier_end].lower()
+    version = name[identifier_end:version_end]
+    rest = name[version_end:]
+    if rest and not (rest[0] == "-" and len(rest) > 1 and set(rest[1:]) <= _PROFILE_CHARACTERS):
+        return False
+    if identifier not in _FRAMEWORK_IDENTIFIERS or not _is_framework_version(version):
+        return False
+    if identifier in _PORTABLE_IDENTIFIERS:
+        return any(rest[1:].split("+"))
+    return True
+
+
+def _end_of_run(text: str, start: int, allowed: frozenset[str]) -> int:
+    end = start
+    while end < len(text) and text[end] in allowed:
+        end += 1
+    return end
+
+
+def _is_framework_version(version: str) -> bool:
+    """'45' style versions are always read (first four digits); dotted ones must parse as System.Version."""
+    if "." not in version:
+        return True
+    parts = version.split(".")
+    return 2 <= len(parts) <= 4 and all(part.isdigit() and int(part) <= _INT32_MAX for part in parts)
+
+
+def _schema_version(metadata: NuspecMetadata, release_notes: str | None, targets: Iterable[str]) -> int:
+    """The nuspec schema octo picks: the highest one any feature of the metadata or the file paths needs."""
+    version = _DEFAULT_SCHEMA
+    if release_notes:
+        version = _RELEASE_NOTES_SCHEMA
+    if prerelease_label(metadata.version):
+        version = _PRERELEASE_SCHEMA
+    for target in targets:
+        version = max(version, _schema_version_for_path(target))
+    return version
+
+
+def _schema_version_for_path(target: str) -> int:
+    lowered = target.lower()
+    if lowered.startswith("contentfiles/"):
+        return _CONTENT_FILES_SCHEMA
+    if lowered.startswith("content/") and lowered.endswith((".install.xdt", ".uninstall.xdt")):
+        return _CONTENT_FILES_SCHEMA
+    for folder in ("content/", "tools/"):
+        if lowered.startswith(folder) and "/" in target[len(folder) :]:
+            framework_folder = target[len(folder) :].split("/", 1)[0]
+            if is_specific_target_framework(framework_folder):
+                return _FRAMEWORK_FOLDER_SCHEMA
+    if lowered.startswith("lib/"):
+        # lib/ folders are parsed strictly: any sub-folder counts as a framework, so only the shape matters.
+        framework_folder, _, rest = target[len("lib/") :].partition("/")
+        if framework_folder and rest == "_._":
+            return _FRAMEWORK_FOLDER_SCHEMA
+    return _DEFAULT_SCHEMA
+
+
+# --- XML writing ------------------------------------------------------------------------------------------
+
+
+def _is_xml_char(char: str) -> bool:
+    code = ord(char)
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+
+def _is_dotnet_word_char(char: str) -> bool:
+    return ord(char) <= 0xFFFF and unicodedata.category(char) in _DOTNET_WORD_CATEGORIES
+
+
+def _dotnet_trim(value: str) -> str:
+    return value.strip(_DOTNET_WHITESPACE)
+
+
+def _escape_text(value: str) -> str:
+    """Element text as .NET's XmlWriter writes it: CR LF and lone CR become LF, and & < > are escaped."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_attribute(value: str) -> str:
+    """Attribute values as .NET's XmlWriter writes them: & < > \" escaped, tab and line breaks as references."""
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\t", "&#x9;")
+        .replace("\r", "&#xD;")
+        .replace("\n", "&#xA;")
+    )
+
+
+def _text_element(indent: str, tag: str, value: str) -> str:
+    # LINQ to XML writes an element holding an empty string as a start/end pair, never as <tag />.
+    return f"{indent}<{tag}>{_escape_text(value)}</{tag}>"
+
+
+def _empty_element(indent: str, tag: str, attributes: Sequence[tuple[str, str]]) -> str:
+    rendered = " ".join(f'{name}="{_escape_attribute(value)}"' for name, value in attributes)
+    return f"{indent}<{tag} {rendered} />"
+
+
+def _document(lines: Iterable[str]) -> str:
+    """XDocument.Save output on Linux: declaration, LF between lines, and no newline after the root."""
+    return "\n".join([_XML_DECLARATION, *lines])
+
+
+# --- the parts --------------------------------------------------------------------------------------------
+
+
+def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) -> NupkgParts:
+    """Build every generated nupkg entry exactly as octo pack shapes them, but deterministically.
+
+    payload_targets are the unescaped '/'-separated target paths in package order. They may include the
+    .nuspec files octo drops from the payload (is_nuspec): octo still counts those for the content types
+    and the schema, so passing them gives the closest match; leaving them out only moves 'nuspec' in
+    [Content_Types].xml to its usual last place.
+
+    octo used random GUIDs for the relationship ids and the .psmdcp name; here they come from a SHA-256 of
+    the nuspec and the payload entry names, so the same inputs always give the same bytes.
+    Raises PipeError for metadata NuGet or XML would refuse.
+    """
+    title, description, release_notes = _validated_text(metadata)
+
+    namespace = NUSPEC_NAMESPACES[_schema_version(metadata, release_notes, payload_targets)]
+    nuspec_name = f"{metadata.id}.nuspec"
+    nuspec = _UTF8_BOM + _nuspec_document(metadata, namespace, title, description, release_notes).encode()
+
+    entry_names = [part_name(target) for target in payload_targets if not is_nuspec(target)]
+    seed = hashlib.sha256(nuspec + b"\0" + "\0".join(entry_names).encode()).digest()
+    psmdcp_name = f"{PSMDCP_FOLDER}/{_derived_hex(seed, 'core-properties-part', 32)}.psmdcp"
+
+    relationships = [
+        (_MANIFEST_RELATIONSHIP, f"/{nuspec_name}", "R" + _derived_hex(seed, "manifest-relationship", 16)),
+        (
+            _CORE_PROPERTIES_RELATIONSHIP,
+            f"/{psmdcp_name}",
+            "R" + _derived_hex(seed, "core-properties-relationship", 16),
+        ),
+    ]
+    return NupkgParts(
+        rels=_relationships_document(relationships).encode(),
+        nuspec_name=nuspec_name,
+        nuspec=nuspec,
+        content_types=_content_types_document(payload_targets).encode(),
+        psmdcp_name=psmdcp_name,
+        psmdcp=_core_properties_document(metadata).encode(),
+    )
+
+
+def _validated_text(metadata: NuspecMetadata) -> tuple[str | None, str, str | None]:
+    """Check the metadata as NuGet's Manifest.Validate would; return title, description and notes trimmed.
+
+    Blank title or release notes count as absent (octo emits neither then).
+    """
+    validate_package_id(metadata.id)
+    validate_metadata_text("VERSION", metadata.version)
+    if not metadata.version.strip():
+        raise PipeError("VERSION is empty: set it to a version like 1.0.0, or leave it unset for the default.")
+    validate_prerelease_length(metadata.version)
+    for author in metadata.authors:
+        validate_metadata_text("AUTHORS", author)
+    if not any(metadata.authors):
+        raise PipeError("AUTHORS is empty: a nupkg needs at least one author; set AUTHORS or leave it unset.")
+    validate_metadata_text("DESCRIPTION", metadata.description)
+    description = _dotnet_trim(metadata.description)
+    if not description:
+        raise PipeError("DESCRIPTION is empty: a nupkg needs a description; set DESCRIPTION or leave it unset.")
+    optional: dict[str, str | None] = {"TITLE": metadata.title, "RELEASE_NOTES": metadata.release_notes}
+    for name, value in optional.items():
+        if value is not None:
+            validate_metadata_text(name, value)
+    title = _dotnet_trim(metadata.title or "") or None
+    release_notes = _dotnet_trim(metadata.release_notes or "") or None
+    return title, description, release_notes
+
+
+def _nuspec_document(
+    metadata: NuspecMetadata, namespace: str, title: str | None, description: str, release_notes: str | None
+) -> str:
+    authors = ",".join(metadata.authors)
+    elements = [
+        ("id", metadata.id),
+        ("version", metadata.version),
+        ("title", title),
+        ("authors", authors),
+        ("owners", authors),
+        ("requireLicenseAcceptance", "false"),
+        ("description", description),
+        ("releaseNotes", release_notes),
+    ]
+    return _document(
+        [
+            f'<package xmlns="{_escape_attribute(namespace)}">',
+            "  <metadata>",
+            *(_text_element("    ", tag, value) for tag, value in elements if value is not None),
+            "  </metadata>",
+            "</package>",
+        ]
+    )
+
+
+def _relationships_document(relationships: Sequence[tuple[str, str, str]]) -> str:
+    return _document(
+        [
+            f'<Relationships xmlns="{_RELATIONSHIPS_NAMESPACE}">',
+            *(
+                _empty_element("  ", "Relationship", [("Type", kind), ("Target", target), ("Id", rel_id)])
+                for kind, target, rel_id in relationships
+            ),
+            "</Relationships>",
+        ]
+    )
+
+
+def _content_types_document(payload_targets: Sequence[str]) -> str:
+    """[Content_Types].xml as octo's PackageBuilder wrote it, duplicates and all.
+
+    One Default per payload extension (case-insensitive, first spelling and order kept; dropped .nuspec files
+    count too), then 'nuspec' unless already seen, then an Override per extension-less file. A payload
+    extension 'rels' or 'psmdcp' gets a second Default, exactly as octo wrote it.
+    """
+    extensions: dict[str, str] = {}
+    extensionless_parts: dict[str, None] = {}
+    for target in payload_targets:
+        extension = dotnet_extension(target)
+        if extension:
+            _require_xml_safe_name(target, extension)
+            extensions.setdefault(_ordinal_ignore_case_key(extension), extension)
+        else:
+            part = "/" + target.replace("\\", "/")
+            _require_xml_safe_name(target, part)
+            extensionless_parts[part] = None
+    extensions.setdefault(_ordinal_ignore_case_key("nuspec"), "nuspec")
+
+    defaults = [
+        ("rels", "application/vnd.openxmlformats-package.relationships+xml"),
+        ("psmdcp", "application/vnd.openxmlformats-package.core-properties+xml"),
+        *((extension, _PAYLOAD_CONTENT_TYPE) for extension in extensions.values()),
+    ]
+    return _document(
+        [
+            f'<Types xmlns="{_CONTENT_TYPES_NAMESPACE}">',
+            *(
+                _empty_element("  ", "Default", [("Extension", extension), ("ContentType", content_type)])
+                for extension, content_type in defaults
+            ),
+            *(
+                _empty_element("  ", "Override", [("PartName", part), ("ContentType", _PAYLOAD_CONTENT_TYPE)])
+                for part in extensionless_parts
+            ),
+            "</Types>",
+        ]
+    )
+
+
+def _core_properties_document(metadata: NuspecMetadata) -> str:
+    """The .psmdcp core properties, with the description untrimmed as octo wrote it (only its nuspec copy was).
+
+    keywords is always empty: octo cannot set tags, and LINQ to XML writes the empty string it was given as
+    <keywords></keywords>. lastModifiedBy names this tool instead of octo's NuGet assembly.
+    """
+    return _document(
+        [
+            '<coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
+            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+            f' xmlns="{_CORE_PROPERTIES_NAMESPACE}">',
+            _text_element("  ", "dc:creator", ", ".join(metadata.authors)),
+            _text_element("  ", "dc:description", metadata.description),
+            _text_element("  ", "dc:identifier", metadata.id),
+            _text_element("  ", "version", metadata.version),
+            _text_element("  ", "keywords", ""),
+            _text_element("  ", "lastModifiedBy", PIPE_NAME),
+            "</coreProperties>",
+        ]
+    )
+
+
+def dotnet_extension(target: str) -> str:
+    """The extension as .NET's Path.GetExtension sees it on Linux, without the dot ('' when there is none).
+
+    '.gitignore' -> 'gitignore', 'file.' -> '', 'a.d/LICENSE' -> ''.
+    """
+    file_name = target.rsplit("/", 1)[-1]
+    dot = file_name.rfind(".")
+    return file_name[dot + 1 :] if dot != -1 else ""
+
+
+def _ordinal_ignore_case_key(text: str) -> str:
+    """Per-character simple upper-casing, close to .NET's OrdinalIgnoreCase comparer."""
+    return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
+
+
+def _require_xml_safe_name(target: str, text: str) -> None:
+    """File names reach [Content_Types].xml unescaped, so they must hold only characters XML can."""
+    for char in text:
+        if not _is_xml_char(char):
+            raise PipeError(
+                f"The file {target!r} has U+{ord(char):04X} in its name, which [Content_Types].xml cannot "
+                "hold: rename it."
+            )
+
+
+def _derived_hex(seed: bytes, label: str, length: int) -> str:
+    """Lower-case hex that stands in for one of octo's random GUIDs, fixed by the package's content."""
+    return hashlib.sha256(seed + label.encode()).hexdigest()[:length]
