@@ -85,9 +85,6 @@ def _check_id(request: PackRequest) -> None:
 
 
 def _select(request: PackRequest) -> list[SourceFile]:
-    if not request.source_path.is_dir():
-        raise PipeError(f"SOURCE_PATH '{request.source_path}' is not a folder: set SOURCE_PATH to the folder "
-                        "to pack, relative to the repository, for example '.' or 'dist'.")
     selection = select_files(str(request.source_path), request.includes, request.excludes,
                              nuget_layout=request.format == "nupkg", never_pack=_never_pack(request))
     for pattern in selection.unmatched_includes:

@@ -59,13 +59,17 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
 def pack_settings_from(variables: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> PackSettings:
     """Validate every packing input and resolve defaults the way octo did; raise PipeError on the first problem."""
     octo = parse_octo_options(extra_args(env))
+    source_path = Path(os.path.abspath(cwd / variables["SOURCE_PATH"]))
+    if not source_path.is_dir():
+        raise PipeError(f"SOURCE_PATH '{variables['SOURCE_PATH']}' is not a folder: set SOURCE_PATH to the folder "
+                        "to pack, relative to the repository, for example '.' or 'dist'.")
     package_format = _format(variables["FORMAT"])
     version = validate_version(variables["VERSION"])
     request = PackRequest(
         package_id=variables["ID"],
         version=version,
         format=package_format,
-        source_path=Path(os.path.abspath(cwd / variables["SOURCE_PATH"])),
+        source_path=source_path,
         output_path=Path(os.path.abspath(cwd / variables["OUTPUT_PATH"])),
         includes=array_variable("INCLUDE", env) + octo.includes,
         excludes=array_variable("EXCLUDE", env) + octo.excludes,
