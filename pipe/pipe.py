@@ -8,15 +8,17 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from bitbucket_pipes_toolkit import Pipe, fail
 
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_YML
-from octopus_pack.octopus.settings import OCTOPUS_SCHEMA, octopus_settings_from
-from octopus_pack.packager import build_package
+from octopus_pack.octopus.settings import OCTOPUS_SCHEMA, OctopusSettings, octopus_settings_from
 from octopus_pack.package_result import PackageResult
+from octopus_pack.packager import build_package
 from octopus_pack.result_file import write_result_files
 from octopus_pack.settings import pack_settings_from
 
@@ -72,12 +74,12 @@ class OctopusPackPipe(Pipe):
         if octopus:
             self.log_debug(f"Octopus: {octopus.describe()}")
 
-        package = build_package(settings.request)
-        self.report(package)
-        if octopus:
-            from octopus_pack.octopus import push_to_octopus  # only pushing needs HTTP and delta machinery
-
-            push_to_octopus(octopus, package, self.env)
+        with ExitStack() as later:
+            destination = later.enter_context(_connect(octopus, self.env)) if octopus else None
+            package = build_package(settings.request)
+            self.report(package)
+            if destination:
+                destination.push(package)
         shown = f"{self.variables['OUTPUT_PATH'].rstrip('/')}/{package.path.name}"
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "
                      f"{package.size:,} bytes).")
@@ -90,6 +92,13 @@ class OctopusPackPipe(Pipe):
         if storage:
             env_file = write_result_files(package, Path(storage))
             self.log_info(f"Package details for later script lines: source {env_file}")
+
+
+def _connect(settings: OctopusSettings, env: Mapping[str, str]) -> AbstractContextManager:
+    """Check the Octopus server, key and space before packing, so a typo fails in a second, not after a pack."""
+    from octopus_pack.octopus.push import OctopusPush  # HTTP, git and delta code load only when pushing
+
+    return OctopusPush(settings, env)
 
 
 def _quiet_third_party_debug() -> None:

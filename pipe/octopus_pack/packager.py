@@ -16,6 +16,7 @@ from octopus_pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
 from octopus_pack.selection import NeverPack, SourceFile, select_files
+from octopus_pack.sizes import format_size
 from octopus_pack.versions import octopus_can_parse_id, validate_zip_id
 from octopus_pack.zip_writer import ArchiveEntry, write_zip
 
@@ -56,8 +57,8 @@ def build_package(request: PackRequest) -> PackageResult:
     files = _select(request)
     entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
     total_bytes = sum(entry.size for entry in entries)
-    log.info("Saving %s to %s (%d files, %.1f MB)...", request.file_name, request.output_path, len(files),
-             total_bytes / 1e6)
+    log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
+             format_size(total_bytes))
     partial = request.output_path / f".{request.file_name}.{os.getpid()}.partial"
     try:
         with open(partial, "wb", buffering=1 << 20) as out:

@@ -161,6 +161,7 @@ class _HttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate sends: don't wait for delayed ACKs
     server: _HttpServer
 
     # connection bookkeeping, so stop() can close idle keep-alive connections

@@ -1,0 +1,172 @@
+"""Push build information (build, branch, commits) for the package, so Octopus can show what went into a release."""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from octopus_pack.errors import PipeError
+from octopus_pack.octopus.bitbucket_build import BitbucketBuild
+from octopus_pack.octopus.client import OctopusApiError, OctopusClient
+from octopus_pack.octopus.git_history import Commit, CommitHistory, NoGitRepository, read_history
+from octopus_pack.octopus.post_retry import post_with_recovery
+from octopus_pack.octopus.refusals import key_rejected, permission_refused
+from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
+from octopus_pack.octopus.spaces import Space
+from octopus_pack.package_result import PackageResult
+
+log = logging.getLogger(__name__)
+
+BUILD_ENVIRONMENT = "BitBucket"  # the spelling Octopus itself uses for Bitbucket Pipelines
+PREVIOUS_RECORDS_LOOKED_AT = 10
+
+
+def build_information_payload(
+    package: PackageResult, build: BitbucketBuild, commits: list[Commit], mode: OverwriteMode, head: str | None = None
+) -> dict[str, Any]:
+    """The POST body: package identity at the top level, the build's facts wrapped in OctopusBuildInformation.
+
+    `head` is the commit git checked out, used when BITBUCKET_COMMIT is not set (a run outside Pipelines).
+    """
+    return {
+        "PackageId": package.package_id,
+        "Version": package.version,
+        "OverwriteMode": mode.value,
+        "OctopusBuildInformation": {
+            "BuildEnvironment": BUILD_ENVIRONMENT,
+            "BuildNumber": build.build_number,
+            "BuildUrl": build.build_url,
+            "Branch": build.branch,
+            "VcsType": "Git",
+            "VcsRoot": build.vcs_root,
+            "VcsCommitNumber": build.commit or head,
+            "Commits": [{"Id": commit.id, "Comment": commit.comment} for commit in commits],
+        },
+    }
+
+
+def push_build_information(
+    client: OctopusClient, space: Space, package: PackageResult, build: BitbucketBuild, settings: OctopusSettings
+) -> None:
+    """Find the commits since the previous build of this package, and push them with the build's facts."""
+    what = f"build information for {package.package_id} {package.version}"
+    commits, head = _commits(client, space, package, build, settings.commit_limit)
+    body = build_information_payload(package, build, commits, settings.overwrite_mode, head)
+    path = f"{space.api}/build-information"
+
+    def send() -> requests.Response:
+        return client.post_json(path, {"overwriteMode": settings.overwrite_mode.value}, body)
+
+    def server_has_it() -> bool:
+        record = _record(client, space, package.package_id, package.version)
+        info = body["OctopusBuildInformation"]
+        return record is not None and all(
+            record.get(key) == info[key] for key in ("BuildNumber", "VcsCommitNumber", "Branch")
+        )
+
+    response = post_with_recovery(client, settings, what, send, server_has_it)
+    if response is not None and response.status_code >= 300:
+        raise _refusal(client, space, settings.overwrite_mode, what, response)
+    kept = " (OVERWRITE_MODE IgnoreIfExists: an existing record is kept)" \
+        if settings.overwrite_mode is OverwriteMode.IGNORE_IF_EXISTS else ""
+    log.info(f"Pushed {what}: {_count(len(commits))}, branch {build.branch or '(none)'}, "
+             f"build {build.build_number or '(none)'}{kept}.")
+
+
+def _commits(
+    client: OctopusClient, space: Space, package: PackageResult, build: BitbucketBuild, limit: int
+) -> tuple[list[Commit], str | None]:
+    """The commits to send, newest first, and the head commit git found (None without a repository)."""
+    previous = _previous_build(client, space, package)
+    since = previous[1] if previous else None
+    try:
+        history = read_history(build.clone_dir, build.commit, since, limit)
+    except NoGitRepository as error:
+        log.warning(f"Build information carries no commit messages: {error}. Only the commit from "
+                    "BITBUCKET_COMMIT is sent.")
+        return ([Commit(id=build.commit, comment="")] if build.commit else []), None
+    except Exception as error:  # a damaged or unusual clone must not stop the push: commits are a nicety
+        log.warning(f"Could not read the git history in {build.clone_dir} ({type(error).__name__}: {error}); "
+                    "build information carries only the commit from BITBUCKET_COMMIT.")
+        return ([Commit(id=build.commit, comment="")] if build.commit else []), None
+    _explain(history, previous, limit)
+    return history.commits, history.head
+
+
+def _explain(history: CommitHistory, previous: tuple[str, str] | None, limit: int) -> None:
+    if history.note:
+        log.info(f"Build information lists only commit {history.head[:12]}: {history.note}.")
+    elif previous and not history.commits:
+        log.info(f"No new commits since version {previous[0]}, built from the same commit {history.head[:12]}.")
+    elif previous:
+        log.info(f"Build information lists {_count(len(history.commits))} since version {previous[0]} "
+                 f"(commit {previous[1][:12]}).")
+    if history.capped:
+        log.info(f"BUILD_INFORMATION_COMMIT_LIMIT caps the list at the newest {limit} commits; older ones since "
+                 "the previous build are left out.")
+
+
+def _previous_build(client: OctopusClient, space: Space, package: PackageResult) -> tuple[str, str] | None:
+    """(version, commit) of the most recent other build information for this package ID, if the server has one."""
+    try:
+        page = client.get_json(
+            f"{space.api}/build-information",
+            {"packageId": package.package_id, "skip": 0, "take": PREVIOUS_RECORDS_LOOKED_AT},
+        )
+    except (OctopusApiError, PipeError) as error:
+        log.warning(f"Could not read earlier build information ({error}); sending the triggering commit only.")
+        return None
+    items = page.get("Items") if isinstance(page, dict) else None
+    candidates = [
+        item for item in (items or [])
+        if isinstance(item, dict)
+        and str(item.get("PackageId", "")).casefold() == package.package_id.casefold()
+        and str(item.get("Version", "")).casefold() != package.version.casefold()
+        and item.get("VcsCommitNumber")
+    ]  # fmt: skip
+    if not candidates:
+        return None
+    newest = max(candidates, key=_created) if all(_created(c) for c in candidates) else candidates[0]
+    return str(newest["Version"]), str(newest["VcsCommitNumber"])
+
+
+def _created(record: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(record.get("Created")))
+    except ValueError:
+        return None
+
+
+def _record(client: OctopusClient, space: Space, package_id: str, version: str) -> dict[str, Any] | None:
+    """The server's build information for exactly this package ID and version, if any."""
+    try:
+        page = client.get_json(f"{space.api}/build-information", {"packageId": package_id, "filter": version})
+    except (OctopusApiError, PipeError):
+        return None
+    for item in (page.get("Items") or []) if isinstance(page, dict) else []:
+        if str(item.get("PackageId", "")).casefold() == package_id.casefold() and \
+                str(item.get("Version", "")).casefold() == version.casefold():
+            return item
+    return None
+
+
+def _refusal(
+    client: OctopusClient, space: Space, mode: OverwriteMode, what: str, response: requests.Response
+) -> PipeError:
+    status, text = response.status_code, client.error_text(response)
+    if status in (400, 409) and "already exists" in text.lower() and mode is OverwriteMode.FAIL_IF_EXISTS:
+        return PipeError(
+            f"{what} is already in Octopus (space {space}) and OVERWRITE_MODE is FailIfExists: set "
+            f"OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to replace it. Octopus said: {text}"
+        )
+    if status == 401:
+        return key_rejected(client.server, text)
+    if status == 403:
+        needed = "BuildInformationAdminister" if mode is OverwriteMode.OVERWRITE_EXISTING else "BuildInformationPush"
+        return permission_refused(f"push {what}", space, needed, text)
+    return PipeError(f"Octopus refused {what} (HTTP {status}): {text}")
+
+
+def _count(n: int) -> str:
+    return f"{n} commit" if n == 1 else f"{n} commits"

@@ -1,0 +1,224 @@
+"""Push a package to the built-in repository: a delta when worth it, else the whole file, verified after drops."""
+
+import base64
+import binascii
+import hashlib
+import logging
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import quote
+
+import requests
+
+from octopus_pack.errors import PipeError
+from octopus_pack.octopus.client import OctopusApiError, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.post_retry import post_with_recovery
+from octopus_pack.octopus.refusals import key_rejected, permission_refused
+from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
+from octopus_pack.octopus.spaces import Space
+from octopus_pack.octopus.upload_progress import UploadProgress
+from octopus_pack.package_result import PackageResult
+from octopus_pack.sizes import format_size
+
+log = logging.getLogger(__name__)
+
+HASH_BLOCK = 1024 * 1024
+
+
+class LocalPackage:
+    """The file being pushed, with its SHA-1 (what Octopus reports as Hash) computed only when needed."""
+
+    def __init__(self, package: PackageResult) -> None:
+        self.path = Path(package.path)
+        self.file_name = self.path.name
+        self.package_id = package.package_id
+        self.version = package.version
+        self.size = package.size
+
+    @cached_property
+    def sha1(self) -> str:
+        digest = hashlib.sha1(usedforsecurity=False)
+        with self.path.open("rb") as stream:
+            while block := stream.read(HASH_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+class PackagePush:
+    """One package pushed to one space; `run()` tries a delta first when DELTA_COMPRESSION is on."""
+
+    def __init__(self, client: OctopusClient, space: Space, package: PackageResult, settings: OctopusSettings) -> None:
+        self.client = client
+        self.space = space
+        self.package = LocalPackage(package)
+        self.settings = settings
+        self.params = {"overwriteMode": settings.overwrite_mode.value}
+
+    def run(self) -> None:
+        log.info(
+            f"Pushing {self.package.file_name} ({format_size(self.package.size)}) to space {self.space} "
+            f"(OVERWRITE_MODE {self.settings.overwrite_mode.value})."
+        )
+        if self.settings.delta_compression and self._push_delta():
+            return
+        self._push_whole()
+
+    # --- delta ----------------------------------------------------------------------------------------------------
+
+    def _push_delta(self) -> bool:
+        """True when the server now has the package; False to fall back to uploading the whole file."""
+        signature = self._delta_signature()
+        if signature is None:
+            return False
+        base_version, signature_bytes = signature
+        from octopus_pack.octodiff import OctodiffError, build_delta  # numpy loads only when a delta is built
+
+        with tempfile.TemporaryFile(prefix="octopus-pack-", suffix=".octodelta") as delta:
+            try:
+                delta_size = build_delta(self.package.path, signature_bytes, delta)
+            except OctodiffError as error:
+                log.warning(f"Could not build a delta against version {base_version} ({error}); "
+                            "uploading the whole package instead.")
+                return False
+            limit = self.settings.delta_size_limit
+            if not self.package.size or delta_size > limit * self.package.size:
+                log.info(
+                    f"A delta against version {base_version} would be {format_size(delta_size)}, more than "
+                    f"{limit:.0%} of the package: uploading the whole package instead."
+                )
+                return False
+            log.info(f"Uploading a {format_size(delta_size)} delta against version {base_version}.")
+            delta.seek(0)
+            path = f"{self.space.api}/packages/{_segment(self.package.package_id)}/{_segment(base_version)}/delta"
+            try:
+                response = self._post(path, delta, delta_size)
+            except TransferInterrupted as error:
+                if self._server_has_package():
+                    log.info(f"The delta upload was cut off ({error}), but the server has the package with the "
+                             "same SHA-1: nothing more to do.")
+                    return True
+                log.warning(f"The delta upload failed ({error}); uploading the whole package instead.")
+                return False
+        if response.status_code < 300 or response.status_code in (401, 403, 409) or _says_exists(response, self.client):
+            # A whole upload would be refused the same way. Unlike Octopus.Client we do fall back on other 400s:
+            # one may mean the server could not apply our delta, and then the whole file still gets through.
+            saving = f"uploaded {format_size(delta_size)} delta instead of {format_size(self.package.size)}"
+            self._conclude(response, saving)
+            return True
+        log.warning(
+            f"The delta upload was refused (HTTP {response.status_code}: {self.client.error_text(response)}); "
+            "uploading the whole package instead."
+        )
+        return False
+
+    def _delta_signature(self) -> tuple[str, bytes] | None:
+        """The server's chosen base version and its Octodiff signature, or None to upload the whole file."""
+        package = self.package
+        path = f"{self.space.api}/packages/{_segment(package.package_id)}/{_segment(package.version)}/delta-signature"
+        try:
+            answer = self.client.get_json(path)
+        except OctopusApiError as error:
+            if error.status == 404:
+                log.info(f"No earlier version of {package.package_id} on the server: uploading the whole package.")
+            else:
+                log.warning(f"Could not get a delta signature (HTTP {error.status}: {error.message}); "
+                            "uploading the whole package instead.")
+            return None
+        try:
+            return str(answer["BaseVersion"]), base64.b64decode(answer["Signature"], validate=True)
+        except (KeyError, TypeError, binascii.Error):
+            log.warning("The server's delta signature could not be read; uploading the whole package instead.")
+            return None
+
+    # --- whole file -----------------------------------------------------------------------------------------------
+
+    def _push_whole(self) -> None:
+        """Upload the file; retries go through post_with_recovery, which first asks what the server kept."""
+        def send() -> requests.Response:
+            with self.package.path.open("rb") as stream:
+                return self._post(f"{self.space.api}/packages/raw", stream, self.package.size)
+
+        response = post_with_recovery(self.client, self.settings, self.package.file_name, send,
+                                      self._server_has_package)
+        if response is not None:
+            self._conclude(response, f"uploaded {format_size(self.package.size)}")
+
+    def _post(self, path: str, stream: BinaryIO, size: int) -> requests.Response:
+        progress = UploadProgress(self.package.file_name, size, self.settings.progress_interval)
+        return self.client.post_file(path, self.params, self.package.file_name, stream, progress)
+
+    def _server_has_package(self) -> bool:
+        """After a cut-off upload: does the server hold this ID and version with our exact bytes?"""
+        resource_id = _segment(f"{self.package.package_id}.{self.package.version}")
+        try:
+            resource = self.client.get_json(f"{self.space.api}/packages/{resource_id}")
+        except (OctopusApiError, PipeError) as error:
+            log.debug(f"Could not check the package on the server: {error}")
+            return False
+        return isinstance(resource, dict) and str(resource.get("Hash", "")).lower() == self.package.sha1
+
+    # --- answers --------------------------------------------------------------------------------------------------
+
+    def _conclude(self, response: requests.Response, transferred: str) -> None:
+        """Report a success, or raise the one-line PipeError that explains the refusal."""
+        name, mode, status = self.package.file_name, self.settings.overwrite_mode, response.status_code
+        if status == 201 or (status < 300 and mode is OverwriteMode.FAIL_IF_EXISTS):
+            log.info(f"Pushed {name} to Octopus: created ({transferred}).")
+        elif status < 300 and mode is OverwriteMode.OVERWRITE_EXISTING:
+            log.info(f"Pushed {name} to Octopus: replaced the existing package ({transferred}).")
+        elif status < 300:
+            self._report_kept(response)
+        else:
+            raise self._refusal(response)
+
+    def _report_kept(self, response: requests.Response) -> None:
+        """IgnoreIfExists: say the server kept its copy, and warn when that copy is not what we built."""
+        name = self.package.file_name
+        try:
+            server_hash = str(response.json().get("Hash") or "").lower()
+        except (ValueError, AttributeError):
+            server_hash = ""
+        if server_hash and server_hash != self.package.sha1:
+            log.warning(
+                f"{name} was already on the server and was kept (OVERWRITE_MODE IgnoreIfExists), but its content "
+                "differs from this build: use OVERWRITE_MODE: 'OverwriteExisting' to replace it."
+            )
+        else:
+            log.info(f"{name} was already on the server and was kept (OVERWRITE_MODE IgnoreIfExists).")
+
+    def _refusal(self, response: requests.Response) -> PipeError:
+        status, text, name = response.status_code, self.client.error_text(response), self.package.file_name
+        exists = status == 409 or _says_exists(response, self.client)
+        if exists and self.settings.overwrite_mode is OverwriteMode.FAIL_IF_EXISTS:
+            return PipeError(
+                f"{name} is already in Octopus (space {self.space}) and OVERWRITE_MODE is FailIfExists: set "
+                "OVERWRITE_MODE: 'IgnoreIfExists' to keep the existing package or 'OverwriteExisting' to "
+                f"replace it. Octopus said: {text}"
+            )
+        if status == 401:
+            return key_rejected(self.client.server, text)
+        if status == 403:
+            return permission_refused(f"push {name}", self.space, "BuiltInFeedPush", text)
+        if status == 413:
+            return PipeError(
+                f"Octopus refused {name} as too large (HTTP 413: {text}): raise the request size limit of the "
+                "Octopus server (webMaxRequestBodySizeInBytes) or of the proxy in front of it."
+            )
+        return PipeError(f"Octopus refused {name} (HTTP {status}): {text}")
+
+
+def push_package(client: OctopusClient, space: Space, package: PackageResult, settings: OctopusSettings) -> None:
+    """Push `package` to `space`; logs what happened, raises PipeError when the server did not take it."""
+    PackagePush(client, space, package, settings).run()
+
+
+def _says_exists(response: requests.Response, client: OctopusClient) -> bool:
+    """Servers before 3.4 answer a duplicate with 400 instead of 409; only the text tells."""
+    return response.status_code == 400 and "already exists" in client.error_text(response).lower()
+
+
+def _segment(text: str) -> str:
+    """One URL path segment: a version such as 1.0.0+build.5 must keep its '+' (sent as %2B)."""
+    return quote(text, safe="")

@@ -1,0 +1,50 @@
+"""Retry a POST after a dropped connection or a 5xx, but only after asking the server whether it already took it."""
+
+import logging
+import time
+from collections.abc import Callable
+
+import requests
+
+from octopus_pack.errors import PipeError
+from octopus_pack.octopus.client import RETRIED_STATUSES, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.settings import OctopusSettings
+
+log = logging.getLogger(__name__)
+
+
+def post_with_recovery(
+    client: OctopusClient,
+    settings: OctopusSettings,
+    what: str,
+    send: Callable[[], requests.Response],
+    server_has_it: Callable[[], bool],
+) -> requests.Response | None:
+    """The server's answer to `send()`, or None when an interrupted attempt turned out to have succeeded.
+
+    A blind retry is wrong both ways: under FailIfExists it would be refused as a duplicate of what the
+    server stored before the connection dropped, and under the other modes it would upload twice.
+    """
+    attempts = settings.retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            response = send()
+        except TransferInterrupted as error:
+            problem, timed_out = f"the connection failed ({error})", error.timed_out
+        else:
+            if response.status_code not in RETRIED_STATUSES:
+                return response
+            problem, timed_out = f"HTTP {response.status_code} ({client.error_text(response)})", False
+        if server_has_it():
+            log.info(f"Pushing {what} was interrupted ({problem}), but the server already has it: "
+                     "nothing more to do.")
+            return None
+        if attempt == attempts:
+            hint = (f" If the server needs longer, raise OCTOPUS_TIMEOUT (now {settings.timeout:g} s)."
+                    if timed_out else "")
+            raise PipeError(f"could not push {what} to {client.server}: {problem}, after {attempts} attempts.{hint}")
+        delay = settings.backoff_factor * 2 ** (attempt - 1)
+        log.warning(f"Pushing {what} failed: {problem}. Trying again in {delay:g} s "
+                    f"(attempt {attempt + 1} of {attempts}).")
+        time.sleep(delay)
+    raise AssertionError("unreachable")

@@ -1,0 +1,60 @@
+"""Push a finished package and its build information to Octopus Deploy: the order of the steps, nothing more."""
+
+import logging
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from octopus_pack.octopus.bitbucket_build import bitbucket_build_from
+from octopus_pack.octopus.build_information import push_build_information
+from octopus_pack.octopus.client import OctopusClient, user_agent
+from octopus_pack.octopus.connection import check_server
+from octopus_pack.octopus.package_push import push_package
+from octopus_pack.octopus.settings import OctopusSettings
+from octopus_pack.octopus.spaces import resolve_space
+from octopus_pack.package_result import PackageResult
+
+log = logging.getLogger(__name__)
+
+
+class OctopusPush:
+    """A checked connection to one space: entering it verifies server, key and space, so typos fail before packing."""
+
+    def __init__(self, settings: OctopusSettings, env: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.build = bitbucket_build_from(env)
+        self.client = OctopusClient(settings, user_agent(env))
+
+    def __enter__(self) -> "OctopusPush":
+        settings = self.settings
+        if settings.insecure_skip_tls_verify:
+            log.warning(f"OCTOPUS_INSECURE_SKIP_TLS_VERIFY is true: the certificate of {settings.server} is not "
+                        "checked, so the API key could be sent to an impostor. Prefer OCTOPUS_CA_BUNDLE.")
+        if settings.server.startswith("http://") and not _is_local(settings.server):
+            log.warning(f"OCTOPUS_SERVER {settings.server} is plain http: the API key travels unencrypted.")
+        self.client.__enter__()
+        try:
+            self.space = resolve_space(self.client, check_server(self.client), settings.space)
+        except BaseException:
+            self.client.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.client.__exit__(*exc_info)
+
+    def push(self, package: PackageResult) -> None:
+        """Push what the settings ask for; PipeError when anything is refused."""
+        if self.settings.push_package:
+            push_package(self.client, self.space, package, self.settings)
+        if self.settings.push_build_information:
+            push_build_information(self.client, self.space, package, self.build, self.settings)
+
+
+def push_to_octopus(settings: OctopusSettings, package: PackageResult, env: Mapping[str, str]) -> None:
+    """Connect, check and push in one call."""
+    with OctopusPush(settings, env) as octopus:
+        octopus.push(package)
+
+
+def _is_local(url: str) -> bool:
+    return urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")

@@ -1,0 +1,106 @@
+"""Find the space to push to: by ID (Spaces-N), by name case-insensitively, or the server's default space."""
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from octopus_pack.errors import PipeError
+from octopus_pack.octopus.client import OctopusApiError, OctopusClient
+from octopus_pack.octopus.connection import ServerInfo
+
+log = logging.getLogger(__name__)
+
+SPACE_ID = re.compile(r"^Spaces-\d+$", re.IGNORECASE)
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Space:
+    """A space and the path its API lives under."""
+
+    id: str | None  # None on servers without spaces
+    name: str
+
+    @property
+    def api(self) -> str:
+        """The path prefix of space-scoped routes: /api/Spaces-1, or /api on servers without spaces."""
+        return f"/api/{self.id}" if self.id else "/api"
+
+    def __str__(self) -> str:
+        return f"'{self.name}' ({self.id})" if self.id else f"'{self.name}'"
+
+
+def resolve_space(client: OctopusClient, server: ServerInfo, wanted: str | None) -> Space:
+    """The space named by OCTOPUS_SPACE, or the default one; a PipeError lists the spaces the key can see."""
+    if not server.has_spaces:
+        if wanted:
+            raise PipeError(
+                f"OCTOPUS_SPACE is '{wanted}' but the Octopus server (version {server.version}) has no spaces: "
+                "remove OCTOPUS_SPACE."
+            )
+        return Space(id=None, name="(no spaces)")
+    space = _find(client, wanted)
+    log.info(f"Using space {space}.")
+    return space
+
+
+def _find(client: OctopusClient, wanted: str | None) -> Space:
+    if wanted and SPACE_ID.match(wanted):
+        try:
+            return _space(client.get_json(f"/api/spaces/{quote(wanted, safe='')}"))
+        except OctopusApiError as error:
+            if error.status != 404:
+                raise _listing_failed(client, error) from None
+            # Not an ID after all: a space may be named like one.
+    spaces = _all_spaces(client)
+    if wanted is None:
+        default = next((space for space in spaces if space.get("IsDefault")), None)
+        if default is None:
+            raise PipeError(
+                f"the Octopus server has no default space: set OCTOPUS_SPACE to one of {_names(spaces)}."
+            )
+        return _space(default)
+    key = wanted.casefold()
+    match = next((s for s in spaces if str(s.get("Name", "")).casefold() == key), None)
+    match = match or next((s for s in spaces if str(s.get("Id", "")).casefold() == key), None)
+    if match is None:
+        raise PipeError(f"OCTOPUS_SPACE '{wanted}' was not found: the API key can see {_names(spaces)}.")
+    return _space(match)
+
+
+def _all_spaces(client: OctopusClient) -> list[dict[str, Any]]:
+    """Every space the key's user can see, following the server's paging."""
+    spaces: list[dict[str, Any]] = []
+    skip = 0
+    while True:
+        try:
+            page = client.get_json("/api/spaces", {"skip": skip, "take": PAGE_SIZE})
+        except OctopusApiError as error:
+            raise _listing_failed(client, error) from None
+        items = (page.get("Items") or []) if isinstance(page, dict) else page
+        spaces += [item for item in items if isinstance(item, dict)]
+        total = page.get("TotalResults", 0) if isinstance(page, dict) else 0
+        skip += len(items)
+        if not items or skip >= total:
+            return spaces
+
+
+def _listing_failed(client: OctopusClient, error: OctopusApiError) -> PipeError:
+    if error.status == 403:
+        return PipeError(
+            f"the API key's user may not list spaces on {client.server} ({error.message}): give it the "
+            "SpaceView permission, or use a key of a user who has it."
+        )
+    return PipeError(f"could not look up spaces on {client.server}: HTTP {error.status} ({error.message})")
+
+
+def _space(resource: Any) -> Space:
+    return Space(id=str(resource["Id"]), name=str(resource.get("Name") or resource["Id"]))
+
+
+def _names(spaces: list[dict[str, Any]]) -> str:
+    if not spaces:
+        return "no spaces at all (check the user's team memberships)"
+    return ", ".join(f"'{s.get('Name')}' ({s.get('Id')})" for s in sorted(spaces, key=lambda s: str(s.get("Name"))))

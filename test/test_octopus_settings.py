@@ -1,0 +1,186 @@
+"""The Octopus variables, read through the real toolkit validation, become OctopusSettings (or a clear PipeError)."""
+
+import logging
+from pathlib import Path
+
+import pytest
+from bitbucket_pipes_toolkit import Pipe
+
+from octopus_pack.errors import PipeError
+from octopus_pack.octopus import OCTOPUS_SCHEMA, OverwriteMode, octopus_settings_from
+from octopus_pack.octopus.settings import ApiKey
+
+SERVER = "https://octopus.example.com"
+KEY = "API-ABCDEF0123456789"
+
+
+def settings_from(env: dict[str, str]):
+    """What pipe.py does: validate with the toolkit against the schema, then build the settings."""
+    variables = Pipe(schema=OCTOPUS_SCHEMA, env=env).variables
+    return octopus_settings_from(variables, env)
+
+
+def test_no_server_means_nothing_to_push():
+    assert settings_from({}) is None
+
+
+def test_a_key_without_a_server_is_reported_and_ignored(caplog):
+    assert settings_from({"OCTOPUS_APIKEY": KEY}) is None
+    assert "OCTOPUS_SERVER is not" in caplog.text
+    assert KEY not in caplog.text
+
+
+def test_defaults_follow_octo():
+    settings = settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY})
+    assert settings.server == SERVER
+    assert settings.api_key.reveal() == KEY
+    assert settings.space is None
+    assert settings.overwrite_mode is OverwriteMode.FAIL_IF_EXISTS
+    assert settings.push_package and settings.push_build_information and settings.delta_compression
+    assert settings.timeout == 600
+    assert settings.ca_bundle is None and not settings.insecure_skip_tls_verify
+    assert settings.commit_limit == 100
+
+
+def test_every_variable_is_read():
+    settings = settings_from({
+        "OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_SPACE": "Team Space",
+        "OVERWRITE_MODE": "ignore", "PUSH_PACKAGE": "false", "PUSH_BUILD_INFORMATION": "True",
+        "DELTA_COMPRESSION": "no", "OCTOPUS_TIMEOUT": "30", "OCTOPUS_INSECURE_SKIP_TLS_VERIFY": "true",
+        "BUILD_INFORMATION_COMMIT_LIMIT": "25",
+    })  # fmt: skip
+    assert settings.space == "Team Space"
+    assert settings.overwrite_mode is OverwriteMode.IGNORE_IF_EXISTS
+    assert not settings.push_package and settings.push_build_information and not settings.delta_compression
+    assert settings.timeout == 30
+    assert settings.insecure_skip_tls_verify
+    assert settings.commit_limit == 25
+
+
+@pytest.mark.parametrize(
+    ("url_name", "key_name"),
+    [("OCTOPUS_URL", "OCTOPUS_API_KEY"), ("OCTOPUS_SERVER", "OCTOPUS_API_KEY"), ("OCTOPUS_URL", "OCTOPUS_APIKEY")],
+)
+def test_the_go_cli_names_are_accepted(url_name, key_name):
+    settings = settings_from({url_name: SERVER, key_name: KEY})
+    assert settings.server == SERVER
+    assert settings.api_key.reveal() == KEY
+
+
+def test_a_name_and_its_alias_must_agree():
+    with pytest.raises(PipeError, match="OCTOPUS_SERVER and OCTOPUS_URL"):
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_URL": "https://other.example.com", "OCTOPUS_APIKEY": KEY})
+    assert settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_URL": SERVER, "OCTOPUS_APIKEY": KEY}) is not None
+
+
+def test_a_server_without_a_key_is_an_error():
+    with pytest.raises(PipeError, match="OCTOPUS_APIKEY is not"):
+        settings_from({"OCTOPUS_SERVER": SERVER})
+
+
+@pytest.mark.parametrize("bad_key", ["API-lowercase123", "ABCDEF0123456789", "'API-ABCDEF0123'", "API-ABC DEF",
+                                     "Bearer API-ABC"])
+def test_a_malformed_key_is_refused_without_echoing_it(bad_key):
+    with pytest.raises(PipeError) as error:
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": bad_key})
+    assert "does not look like an Octopus API key" in str(error.value)
+    assert bad_key not in str(error.value)
+    assert bad_key.strip("'") not in str(error.value)
+
+
+def test_surrounding_whitespace_in_the_key_is_forgiven():
+    assert settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": f" {KEY}\n"}).api_key.reveal() == KEY
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"),
+    [
+        ("FailIfExists", OverwriteMode.FAIL_IF_EXISTS), ("failifexists", OverwriteMode.FAIL_IF_EXISTS),
+        ("fail", OverwriteMode.FAIL_IF_EXISTS), ("IgnoreIfExists", OverwriteMode.IGNORE_IF_EXISTS),
+        ("IGNORE", OverwriteMode.IGNORE_IF_EXISTS), ("OverwriteExisting", OverwriteMode.OVERWRITE_EXISTING),
+        ("overwrite", OverwriteMode.OVERWRITE_EXISTING), ("replace", OverwriteMode.OVERWRITE_EXISTING),
+    ],
+)  # fmt: skip
+def test_overwrite_mode_spellings(text, mode):
+    settings = settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OVERWRITE_MODE": text})
+    assert settings.overwrite_mode is mode
+
+
+def test_an_unknown_overwrite_mode_lists_the_valid_ones():
+    with pytest.raises(PipeError, match="FailIfExists, IgnoreIfExists or OverwriteExisting"):
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OVERWRITE_MODE": "skip"})
+
+
+@pytest.mark.parametrize(("name", "value"), [("PUSH_PACKAGE", "maybe"), ("OCTOPUS_TIMEOUT", "0"),
+                                             ("OCTOPUS_TIMEOUT", "soon"), ("BUILD_INFORMATION_COMMIT_LIMIT", "0")])
+def test_values_of_the_wrong_type_fail_toolkit_validation(name, value, capsys):
+    with pytest.raises(SystemExit):
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, name: value})
+    assert name in capsys.readouterr().out
+
+
+def test_nothing_to_push_when_both_pushes_are_off(caplog):
+    caplog.set_level(logging.INFO)
+    env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "PUSH_PACKAGE": "false", "PUSH_BUILD_INFORMATION": "false"}
+    assert settings_from(env) is None
+    assert "nothing is pushed" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ("https://octopus.example.com/", "https://octopus.example.com"),
+        ("HTTPS://octopus.example.com", "https://octopus.example.com"),
+        ("https://octopus.example.com/app#/Spaces-1/projects", "https://octopus.example.com"),
+        ("https://octopus.example.com/api/", "https://octopus.example.com"),
+        ("https://example.com/octopus/", "https://example.com/octopus"),
+        ("http://127.0.0.1:8065/octopus/app", "http://127.0.0.1:8065/octopus"),
+    ],
+)
+def test_server_addresses_are_normalised(given, base):
+    assert settings_from({"OCTOPUS_SERVER": given, "OCTOPUS_APIKEY": KEY}).server == base
+
+
+@pytest.mark.parametrize("bad", ["octopus.example.com", "ftp://octopus.example.com", "https://"])
+def test_a_server_that_is_not_an_http_url_is_refused(bad):
+    with pytest.raises(PipeError, match="is not an http"):
+        settings_from({"OCTOPUS_SERVER": bad, "OCTOPUS_APIKEY": KEY})
+
+
+def test_ca_bundle_must_be_a_file(tmp_path: Path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY}
+    assert settings_from(env | {"OCTOPUS_CA_BUNDLE": str(bundle)}).ca_bundle == bundle
+    with pytest.raises(PipeError, match=r"OCTOPUS_CA_BUNDLE .* is not a file"):
+        settings_from(env | {"OCTOPUS_CA_BUNDLE": str(tmp_path / "missing.pem")})
+
+
+def test_ca_bundle_and_skipping_verification_contradict(tmp_path: Path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("pem")
+    with pytest.raises(PipeError, match="both set"):
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_CA_BUNDLE": str(bundle),
+                       "OCTOPUS_INSECURE_SKIP_TLS_VERIFY": "true"})
+
+
+def test_the_key_never_shows_in_reprs():
+    settings = settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_SPACE": "Spaces-2"})
+    for text in (repr(settings), str(settings), settings.describe(), f"{settings.api_key}", repr(vars(settings))):
+        assert KEY not in text
+    assert "<hidden>" in settings.describe()
+    assert "Spaces-2" in settings.describe()
+    assert ApiKey(KEY) == settings.api_key
+
+
+def test_unvalidated_string_flags_are_read_sensibly():
+    variables = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "DELTA_COMPRESSION": "false", "PUSH_PACKAGE": "yes"}
+    settings = octopus_settings_from(variables, {})
+    assert not settings.delta_compression and settings.push_package
+
+
+def test_a_normalised_address_is_logged_without_the_rest(caplog):
+    caplog.set_level(logging.INFO)
+    settings_from({"OCTOPUS_SERVER": f"{SERVER}/app?apikey={KEY}", "OCTOPUS_APIKEY": KEY})
+    assert f"Using {SERVER} as the Octopus server address" in caplog.text
+    assert KEY not in caplog.text
