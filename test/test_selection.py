@@ -22,9 +22,9 @@ def tree(tmp_path: Path) -> Path:
     return base
 
 
-def targets(base: Path, includes=(), excludes=(), nuget=False, never=NeverPack()) -> list[str]:
+def targets(base: Path, includes=(), excludes=(), nuget=False, never: NeverPack | None = None) -> list[str]:
     return [f.target for f in select_files(str(base), list(includes), list(excludes), nuget_layout=nuget,
-                                           never_pack=never).files]
+                                           never_pack=never or NeverPack()).files]
 
 
 def test_default_is_every_file_including_hidden_ones_sorted_without_folders(tree):
@@ -49,8 +49,7 @@ def test_include_patterns_follow_octos_rules(tree, pattern, expected):
 
 
 def test_a_file_matched_by_two_patterns_is_packed_once(tree):
-    assert targets(tree, ["bin/**", "**/*.dll"]) == ["app.js", "bin/app.dll", "bin/app.pdb", "bin/x64/native.so",
-                                                     "obj/app.dll"][1:4] + ["obj/app.dll"]
+    assert targets(tree, ["bin/**", "**/*.dll"]) == ["bin/app.dll", "bin/app.pdb", "bin/x64/native.so", "obj/app.dll"]
 
 
 def test_exclude_removes_matches_and_folder_patterns(tree):
@@ -64,12 +63,12 @@ def test_nupkg_targets_are_relative_to_the_patterns_folder_or_flattened(tree):
 
 
 def test_two_files_flattened_onto_one_nupkg_path_is_an_error(tree):
-    with pytest.raises(PipeError, match="Two files would be packed as 'app.dll'"):
+    with pytest.raises(PipeError, match=r"Two files would be packed as 'app\.dll'"):
         targets(tree, ["bin/*.dll", "obj/*.dll"], nuget=True)
 
 
 def test_a_literal_include_that_does_not_exist_is_an_error(tree):
-    with pytest.raises(PipeError, match="INCLUDE names 'bin/missing.dll', which is not a file under SOURCE_PATH"):
+    with pytest.raises(PipeError, match=r"INCLUDE names 'bin/missing\.dll', which is not a file under SOURCE_PATH"):
         targets(tree, ["bin/missing.dll"])
 
 
@@ -92,7 +91,7 @@ def test_symlinked_files_are_packed_by_content_and_linked_folders_followed(tree,
     os.symlink(outside, tree / "linked")
     os.symlink(tree / "README", tree / "README.link")
     files = {f.target: f for f in select_files(str(tree), [], [], nuget_layout=False, never_pack=NeverPack()).files}
-    assert Path(files["linked/common.txt"].path).read_text() == "shared content"
+    assert (tree / files["linked/common.txt"].relative).read_text() == "shared content"
     assert files["README.link"].size == len("README")
 
 

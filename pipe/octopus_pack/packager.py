@@ -1,11 +1,13 @@
 """Build one package file from a PackRequest: select files, lay out zip or nupkg entries, write atomically."""
 
 import hashlib
+import itertools
 import logging
 import os
 import re
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +58,14 @@ def build_package(request: PackRequest) -> PackageResult:
     log.info("Packing %s version %s...", request.package_id, request.version)
     files = _select(request)
     entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
-    total_bytes = sum(entry.size for entry in entries)
+    total_bytes = sum(f.size for f in files)
     log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
              format_size(total_bytes))
     partial = request.output_path / f".{request.file_name}.{os.getpid()}.partial"
     try:
         with open(partial, "wb", buffering=1 << 20) as out:
             write_zip(out, entries, request.compression, fixed_time=request.fixed_time,
-                      on_progress=PackingProgress(len(entries), total_bytes).advance)
+                      on_progress=PackingProgress(len(files), total_bytes).advance)
         sha256 = _sha256(partial)
         os.replace(partial, target)
     except BaseException:
@@ -119,13 +121,19 @@ def _mode(request: PackRequest, mode: int) -> int:
     return 0o755 if mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH) else 0o644
 
 
-def _zip_entries(request: PackRequest, files: list[SourceFile]) -> list[ArchiveEntry]:
+def _file_entry(request: PackRequest, source: SourceFile, name: str) -> ArchiveEntry:
+    return ArchiveEntry(name, source.size, source.mtime, _mode(request, source.mode),
+                        path=os.path.join(request.source_path, source.relative))
+
+
+def _zip_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[ArchiveEntry]:
+    """Entries made as the writer asks for them, so a large tree is never held twice."""
     if not files:
         log.warning("No files matched: the zip will be empty. Check SOURCE_PATH, INCLUDE and EXCLUDE.")
-    return [ArchiveEntry(f.target, f.size, f.mtime, _mode(request, f.mode), path=f.path) for f in files]
+    return (_file_entry(request, f, f.target) for f in files)
 
 
-def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> list[ArchiveEntry]:
+def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[ArchiveEntry]:
     """octo's nupkg: .rels, nuspec, payload (percent-encoded names), content types, core properties."""
     payload = [f for f in files if not nuget.is_nuspec(f.target)]
     dropped = [f.target for f in files if nuget.is_nuspec(f.target)]
@@ -143,14 +151,11 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> list[Archiv
     def generated(name: str, data: bytes) -> ArchiveEntry:
         return ArchiveEntry(name, len(data), now, 0o644, data=data)
 
-    return [
-        generated("_rels/.rels", parts.rels),
-        generated(parts.nuspec_name, parts.nuspec),
-        *(ArchiveEntry(nuget.part_name(f.target), f.size, f.mtime, _mode(request, f.mode), path=f.path)
-          for f in payload),
-        generated("[Content_Types].xml", parts.content_types),
-        generated(parts.psmdcp_name, parts.psmdcp),
-    ]
+    return itertools.chain(
+        [generated("_rels/.rels", parts.rels), generated(parts.nuspec_name, parts.nuspec)],
+        (_file_entry(request, f, nuget.part_name(f.target)) for f in payload),
+        [generated("[Content_Types].xml", parts.content_types), generated(parts.psmdcp_name, parts.psmdcp)],
+    )
 
 
 def _sha256(path: Path) -> str:

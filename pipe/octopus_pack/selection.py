@@ -14,11 +14,15 @@ log = logging.getLogger(__name__)
 DirectoryId = tuple[int, int]  # (st_dev, st_ino): identifies a folder whatever path reached it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
-    """One file to pack: where it is on disk and the path it gets inside the package."""
+    """One file to pack: where it is below SOURCE_PATH and the path it gets inside the package.
 
-    path: str  # absolute path, possibly through symlinks (the content is what the link points to)
+    Only the relative path is kept (the zip layout shares it with target): a tree of 50,000 files must fit
+    in a few MB.
+    """
+
+    relative: str  # '/'-separated path below SOURCE_PATH, possibly through symlinks (content is the link's target)
     target: str  # '/'-separated path inside the package, not yet escaped
     size: int
     mtime: float
@@ -66,19 +70,21 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
     exclude_regexes = [_compile(text, "EXCLUDE").regex for text in excludes if text.strip()]
     selection = Selection()
     by_target: dict[str, SourceFile] = {}
+    _modes: dict[int, int] = {}  # one int object per distinct mode, not one per file
     for pattern in include_patterns:
         found = False
-        for relative, path, info in _search(base, pattern, never_pack):
+        for relative, info in _search(base, pattern, never_pack):
             found = True
             if any(regex.match(relative) for regex in exclude_regexes):
                 continue
             target = _target(relative, pattern) if nuget_layout else relative
-            chosen = SourceFile(path, target, info.st_size, info.st_mtime, stat.S_IMODE(info.st_mode))
+            chosen = SourceFile(relative, target, info.st_size, info.st_mtime, _modes.setdefault(
+                stat.S_IMODE(info.st_mode), stat.S_IMODE(info.st_mode)))
             earlier = by_target.setdefault(target, chosen)
-            if earlier.path != chosen.path and not os.path.samefile(earlier.path, chosen.path):
+            if earlier.relative != relative:
                 raise PipeError(
-                    f"Two files would be packed as '{target}': '{os.path.relpath(earlier.path, base)}' and "
-                    f"'{relative}'; narrow INCLUDE or add an EXCLUDE so only one of them is packed."
+                    f"Two files would be packed as '{target}': '{earlier.relative}' and '{relative}'; narrow "
+                    "INCLUDE or add an EXCLUDE so only one of them is packed."
                 )
         if not found:
             if pattern.is_literal:
@@ -117,8 +123,8 @@ def _target(relative: str, pattern: _Pattern) -> str:
     return relative.rsplit("/", 1)[-1]
 
 
-def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tuple[str, str, os.stat_result]]:
-    """Yield (path relative to base, absolute path, stat) of files under the pattern's root that it matches."""
+def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (path relative to base, stat) of the files under the pattern's root that it matches."""
     root = os.path.join(base, pattern.root) if pattern.root else base
     try:
         root_info = os.stat(root)
@@ -129,10 +135,10 @@ def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tup
     prefix = f"{pattern.root}/" if pattern.root else ""
     enclosing = {_folder_id(base)} | {_folder_id(os.path.join(base, *pattern.root.split("/")[:depth]))
                                       for depth in range(1, pattern.root.count("/") + 1)}
-    for relative, path, info in _walk(root, root_info, pattern.recursive, never_pack, ancestors=enclosing):
+    for relative, info in _walk(root, root_info, pattern.recursive, never_pack, ancestors=enclosing):
         relative = prefix + relative
         if pattern.regex.match(relative):
-            yield relative, path, info
+            yield relative, info
 
 
 def _folder_id(path: str) -> DirectoryId:
@@ -141,7 +147,7 @@ def _folder_id(path: str) -> DirectoryId:
 
 
 def _walk(folder: str, folder_info: os.stat_result, recursive: bool, never_pack: NeverPack,
-          ancestors: set[DirectoryId]) -> Iterator[tuple[str, str, os.stat_result]]:
+          ancestors: set[DirectoryId]) -> Iterator[tuple[str, os.stat_result]]:
     """Files below folder (following symlinks, hidden files included), never looping through a link cycle."""
     folder_id = (folder_info.st_dev, folder_info.st_ino)
     if folder_id in never_pack.directories:
@@ -164,10 +170,10 @@ def _walk(folder: str, folder_info: os.stat_result, recursive: bool, never_pack:
             if is_output and never_pack.output_names and never_pack.output_names.fullmatch(entry.name):
                 log.debug("Not packing '%s': it is a package this pipe wrote.", entry.path)
                 continue
-            yield entry.name, entry.path, info
+            yield entry.name, info
         elif stat.S_ISDIR(info.st_mode) and recursive:
             if (info.st_dev, info.st_ino) in ancestors:
                 log.warning("Skipping '%s': the symbolic link loops back to a folder above it.", entry.path)
                 continue
-            for relative, path, child in _walk(entry.path, info, recursive, never_pack, ancestors):
-                yield f"{entry.name}/{relative}", path, child
+            for relative, child in _walk(entry.path, info, recursive, never_pack, ancestors):
+                yield f"{entry.name}/{relative}", child

@@ -8,13 +8,15 @@ boundaries are fixed, so the same input always gives the same bytes, however the
 """
 
 import os
+import shutil
 import stat
 import struct
+import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from octopus_pack.compression import WINDOW, CompressionLevel, Deflater, crc32, crc32_combine, deflater_for
@@ -42,7 +44,7 @@ _DOS_MAX = (2107, 12, 31, 23, 59, 58)
 ProgressCallback = Callable[[int, int], None]  # (files finished, bytes read) since the last call
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ArchiveEntry:
     """One entry to write: a file on disk (path) or generated content (data)."""
 
@@ -77,7 +79,7 @@ class _Unit:
     future: Future[list[_Compressed]] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Record:
     """What the central directory needs to know about a written entry."""
 
@@ -100,10 +102,9 @@ class ZipStats:
     entries: int = 0
     raw_bytes: int = 0
     stored_entries: int = 0
-    records: list[_Record] = field(default_factory=list, repr=False)
 
 
-def write_zip(out: BinaryIO, entries: Sequence[ArchiveEntry], level: CompressionLevel, *,
+def write_zip(out: BinaryIO, entries: Iterable[ArchiveEntry], level: CompressionLevel, *,
               fixed_time: float | None = None, workers: int | None = None,
               on_progress: ProgressCallback | None = None) -> ZipStats:
     """Write entries, in order, as a zip to out (a regular file opened for writing).
@@ -152,11 +153,13 @@ class _ZipStreamWriter:
         self.on_progress = on_progress or (lambda files, nbytes: None)
         self.offset = 0
         self.stats = ZipStats()
+        # Central directory records wait here, not in a list: memory must not grow with the number of files.
+        self.directory = tempfile.SpooledTemporaryFile(max_size=1 << 20, prefix="octopus-pack-")  # noqa: SIM115
         self._open_entry: tuple[_Record, int, bool] | None = None  # large entry being written: header fields
 
     # Planning: split entries into units of work for the pool.
 
-    def plan(self, entries: Sequence[ArchiveEntry]) -> Iterator[_Unit]:
+    def plan(self, entries: Iterable[ArchiveEntry]) -> Iterator[_Unit]:
         batch: list[ArchiveEntry] = []
         batch_bytes = 0
         for entry in entries:
@@ -261,7 +264,7 @@ class _ZipStreamWriter:
                            record.crc, *sizes, len(record.name), len(extra)) + record.name + extra
 
     def _remember(self, record: _Record) -> None:
-        self.stats.records.append(record)
+        self.directory.write(_central_header(record))
         self.stats.entries += 1
         self.stats.raw_bytes += record.size
         self.stats.stored_entries += record.method == _STORED
@@ -273,10 +276,12 @@ class _ZipStreamWriter:
     def finish(self) -> None:
         """Write the central directory, with Zip64 records when sizes, offsets or counts overflow."""
         directory_offset = self.offset
-        for record in self.stats.records:
-            self._write(_central_header(record))
-        directory_size = self.offset - directory_offset
-        count = len(self.stats.records)
+        directory_size = self.directory.tell()
+        self.directory.seek(0)
+        shutil.copyfileobj(self.directory, self.out, 1 << 20)
+        self.directory.close()
+        self.offset += directory_size
+        count = self.stats.entries
         zip64 = count >= 0xFFFF or directory_offset >= _ZIP64_LIMIT or directory_size >= _ZIP64_LIMIT
         if zip64:
             zip64_end_offset = self.offset
