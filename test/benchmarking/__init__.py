@@ -1,0 +1,1 @@
+"""Helpers for test/benchmark.py: corpora, child-process measurement, and the report."""
