@@ -26,8 +26,10 @@ def test_repeatable_options_collect_in_order():
     assert options.excludes == ["**/*.pdb"]
 
 
-@pytest.mark.parametrize(("args", "expected"), [(["--overwrite"], True), (["--overwrite=true"], True),
-                                                (["--overwrite=false"], False), (["--overwrite:False"], False), ([], None)])
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--overwrite"], True), (["--overwrite=true"], True), (["--overwrite=false"], False),
+    (["--overwrite:False"], False), ([], None),
+])
 def test_overwrite_means_what_it_says(args, expected):
     assert parse_octo_options(args).overwrite is expected
 

@@ -184,3 +184,9 @@ def test_a_normalised_address_is_logged_without_the_rest(caplog):
     settings_from({"OCTOPUS_SERVER": f"{SERVER}/app?apikey={KEY}", "OCTOPUS_APIKEY": KEY})
     assert f"Using {SERVER} as the Octopus server address" in caplog.text
     assert KEY not in caplog.text
+
+
+@pytest.mark.parametrize("unexpanded", ["$OCTOPUS_SERVER", "${OCTOPUS_SERVER}", "  "])
+def test_an_unexpanded_pipe_yml_default_counts_as_not_set(unexpanded):
+    """pipe.yml defaults OCTOPUS_SERVER to $OCTOPUS_SERVER; a repository without that variable pushes nothing."""
+    assert octopus_settings_from({"OCTOPUS_SERVER": unexpanded, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}, {}) is None

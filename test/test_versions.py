@@ -30,7 +30,7 @@ def test_prerelease_label_ignores_build_metadata():
 
 @pytest.mark.parametrize("package_id", ["", " ", "a/b", "a\\b", "a..b", ".."])
 def test_zip_ids_must_be_a_single_file_name(package_id):
-    with pytest.raises(PipeError, match="^ID "):
+    with pytest.raises(PipeError, match=r"^ID "):
         validate_zip_id(package_id)
 
 

@@ -147,7 +147,7 @@ def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) 
     settings = OctopusSettings(
         server=normalised_server_url(server),
         api_key=ApiKey(api_key),
-        space=(variables.get("OCTOPUS_SPACE") or "").strip() or None,
+        space=_given(variables.get("OCTOPUS_SPACE")),
         overwrite_mode=OverwriteMode.parse(str(variables.get("OVERWRITE_MODE") or "FailIfExists")),
         push_package=_flag(variables, "PUSH_PACKAGE", True),
         push_build_information=_flag(variables, "PUSH_BUILD_INFORMATION", True),
@@ -187,11 +187,20 @@ def normalised_server_url(raw: str) -> str:
     return base
 
 
+_UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def _given(value: Any) -> str | None:
+    """A value the user really set: blank, or a `$NAME` pipe.yml default for an undefined variable, is unset."""
+    text = str(value or "").strip()
+    return None if not text or _UNEXPANDED.fullmatch(text) else text
+
+
 def _aliased(name: str, variables: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
     """The variable or its alias; both given with different values is a mistake worth stopping for."""
-    value = (variables.get(name) or "").strip() or None
+    value = _given(variables.get(name))
     alias = ALIASES[name]
-    alias_value = (env.get(alias) or "").strip() or None
+    alias_value = _given(env.get(alias))
     if value and alias_value and value != alias_value:
         raise PipeError(f"{name} and {alias} are both set, to different values: keep only {name}.")
     return value or alias_value

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Release the pending changesets: new version in .changes/, CHANGELOG.md regenerated, and the image
+# reference bumped in pipe.yml and README.md. Only "<image name>:<previous version>" is replaced, so
+# other pipes' versions and unrelated X.Y.Z strings in the README stay as they are.
+# Prints the new version on stdout.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+log() { echo "bump-version: $*" >&2; }
+
+# semversioner's own `release` exits 0 when there is nothing to release; fail loudly instead.
+if ! semversioner check >/dev/null 2>&1; then
+  log "no changeset in .changes/next-release (add one with: semversioner add-change ...)"
+  exit 1
+fi
+
+# The image name (without tag) exactly as pipe.yml's image line has it, e.g. octopuspack/octopus-pack.
+image=$(sed -n 's/^image:[[:space:]]*\([^[:space:]]*\):[0-9][0-9.]*[[:space:]]*$/\1/p' pipe.yml)
+if [ -z "$image" ]; then
+  log "pipe.yml has no 'image: <name>:X.Y.Z' line"
+  exit 1
+fi
+
+previous=$(semversioner current-version)
+if ! grep -qxE "image:[[:space:]]*${image//./\\.}:${previous//./\\.}[[:space:]]*" pipe.yml; then
+  log "pipe.yml's image does not carry the current version $previous; was it edited by hand?"
+  exit 1
+fi
+
+semversioner release >&2
+new=$(semversioner current-version)
+semversioner changelog >CHANGELOG.md
+
+# \Q..\E takes the old reference literally; the lookarounds keep it from matching inside a longer
+# name (my-octopuspack/...) or version (1.2.30, 1.2.3.4, 1.2.3-beta); docker:// prefixes still match.
+for file in pipe.yml README.md; do
+  [ -f "$file" ] || continue
+  OLD="${image}:${previous}" NEW="${image}:${new}" \
+    perl -pi -e 's/(?<![A-Za-z0-9_.-])\Q$ENV{OLD}\E(?![0-9A-Za-z+-]|\.[0-9])/$ENV{NEW}/g' "$file"
+done
+
+log "released $previous -> $new"
+echo "$new"

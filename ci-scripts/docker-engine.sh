@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Make a Docker engine and a base image available for the container tests, then print the base image.
+#
+# Idempotent and quick when everything is already there. On our offline machines (no registry) it starts
+# dockerd without a bridge network and builds a Debian base image with debootstrap; where an engine
+# already answers (Bitbucket's docker service, a developer's Docker Desktop) it only picks the base image.
+# Stdout carries exactly one line, the base image to build FROM; progress goes to stderr.
+#
+# Environment:
+#   OCTOPUS_PACK_BASE_IMAGE  use this base image as is (e.g. python:3.12-slim where a registry is reachable)
+#   DOCKERD_LOG, DOCKERD_PIDFILE  where a dockerd started here logs and records its pid
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+LOCAL_BASE=local/python-base:bookworm
+DOCKERD_LOG=${DOCKERD_LOG:-/tmp/octopus-pack-dockerd.log}
+DOCKERD_PIDFILE=${DOCKERD_PIDFILE:-/tmp/octopus-pack-dockerd.pid}
+
+log() { echo "docker-engine: $*" >&2; }
+
+# ensure_commands COMMAND:PACKAGE...: apt-get install the packages of missing commands only, so machines
+# that have the tools some other way (a Mac, a prepared image) need neither root nor apt.
+apt_updated=false
+ensure_commands() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    log "missing ${missing[*]} and cannot install them (needs root and apt-get)"
+    return 1
+  fi
+  if [ "$apt_updated" = false ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=true
+  fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+}
+
+start_engine() {
+  if docker info >/dev/null 2>&1; then
+    return 0
+  fi
+  ensure_commands docker:docker.io dockerd:docker.io
+  if [ -f "$DOCKERD_PIDFILE" ] && kill -0 "$(cat "$DOCKERD_PIDFILE")" 2>/dev/null; then
+    log "dockerd (pid $(cat "$DOCKERD_PIDFILE")) is running but not answering yet"
+  else
+    # No bridge and no iptables rules: containers use the host network and nothing is exposed.
+    log "starting dockerd, log in $DOCKERD_LOG"
+    # 9>&-: the daemon must not inherit (and so hold forever) this script's lock.
+    nohup dockerd --bridge=none --iptables=false --ip-masq=false </dev/null >"$DOCKERD_LOG" 2>&1 9>&- &
+    echo "$!" >"$DOCKERD_PIDFILE"
+  fi
+  local waited=0
+  until docker info >/dev/null 2>&1; do
+    if [ "$waited" -ge 60 ]; then
+      log "dockerd did not answer within 60 s; last lines of $DOCKERD_LOG:"
+      tail -n 20 "$DOCKERD_LOG" >&2 || true
+      return 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  log "engine ready after ${waited} s"
+}
+
+image_present() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# The registry mirror this machine's apt already uses; read at run time, never written into the project.
+debian_mirror() {
+  local sources=/etc/apt/sources.list.d/debian.sources
+  [ -f "$sources" ] || { log "no $sources to read the Debian mirror from"; return 1; }
+  awk '/^URIs:/ { print $2; exit }' "$sources"
+}
+
+build_local_base() {
+  ensure_commands debootstrap:debootstrap
+  local mirror rootfs
+  mirror=$(debian_mirror)
+  rootfs=$(mktemp -d /tmp/octopus-pack-rootfs.XXXXXX)
+  # shellcheck disable=SC2064 # expand now: the trap must remove this very directory
+  trap "rm -rf '$rootfs' '$rootfs.log'" EXIT
+  log "building $LOCAL_BASE with debootstrap (about a minute; log in $rootfs.log)"
+  if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
+    tail -n 20 "$rootfs.log" >&2
+    return 1
+  fi
+  # The host's bundle also trusts the HTTPS proxy in front of the package registries.
+  cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import - "$LOCAL_BASE" >&2
+  rm -rf "$rootfs" "$rootfs.log"
+  trap - EXIT
+}
+
+pick_base_image() {
+  if [ -n "${OCTOPUS_PACK_BASE_IMAGE:-}" ]; then
+    echo "$OCTOPUS_PACK_BASE_IMAGE"
+    return 0
+  fi
+  local default_base
+  default_base=$(sed -n 's/^ARG BASE_IMAGE=//p' Dockerfile | head -n 1)
+  if [ -n "$default_base" ] && image_present "$default_base"; then
+    echo "$default_base"
+    return 0
+  fi
+  image_present "$LOCAL_BASE" || build_local_base
+  echo "$LOCAL_BASE"
+}
+
+# One run at a time per machine: two test sessions must not start two daemons or build the base twice.
+exec 9>/tmp/octopus-pack-docker-engine.lock
+if command -v flock >/dev/null; then flock 9; fi
+
+# The container tests compare packages with these real tools.
+ensure_commands zip:zip unzip:unzip 7z:p7zip-full
+start_engine
+pick_base_image
