@@ -19,7 +19,7 @@ from fake_octopus.state import commit_link_base, parse_package_file_name
 
 OCTODIFF_AVAILABLE = importlib.util.find_spec("octopus_pack.octodiff") is not None
 needs_octodiff = pytest.mark.skipif(
-    not OCTODIFF_AVAILABLE, reason="pipe/octopus_pack/octodiff.py (build_signature, apply_delta) does not exist yet"
+    not OCTODIFF_AVAILABLE, reason="pipe/octopus_pack/octodiff package (build_signature, apply_delta) does not exist yet"
 )
 
 COMMIT = "314cf2c3ee916c92a384c2796a6abe332d678e4f"

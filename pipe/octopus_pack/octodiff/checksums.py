@@ -101,8 +101,9 @@ class WindowKeys:
         weighted = self._weighted[:count]
         scratch = self._scratch[:count]
         keys = self._keys[:count]
-        np.cumsum(z, dtype=prefix.dtype, out=prefix[1:])
-        np.cumsum(prefix, out=prefix_of_prefix)
+        # ndarray methods rather than np.cumsum: the module-level wrappers cost microseconds per call.
+        z.cumsum(dtype=prefix.dtype, out=prefix[1:])
+        prefix.cumsum(out=prefix_of_prefix)
         np.subtract(prefix[n:], prefix[:count], out=sums)
         np.subtract(prefix_of_prefix[n:], prefix_of_prefix[:count], out=weighted)
         np.multiply(prefix[:count], n, out=scratch)

@@ -14,8 +14,9 @@ import hashlib
 import mmap
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from typing import BinaryIO
 
 import numpy as np
@@ -30,11 +31,11 @@ READ_BUFFER_SIZE = 4 * 1024 * 1024
 # After a match the next vectorised pass covers this many windows, doubling up to the maximum while
 # nothing matches: edits are usually short, unrelated content long.
 FIRST_SCAN_SIZE = 1 << 12
-MAX_SCAN_SIZE = 16 * SCAN_BLOCK_SIZE
+MAX_SCAN_SIZE = 8 * SCAN_BLOCK_SIZE
 # Mapped pages of the new file behind the search are dropped this often, so RSS does not grow with it.
 RELEASE_INTERVAL = 8 * 1024 * 1024
 # Work done beside the main thread: hashing the new file, and half of each long vectorised scan.
-USE_HELPER_THREAD = True
+USE_WORKER_THREADS = True
 
 _DONT_NEED = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows, where RSS is simply not trimmed
 
@@ -83,16 +84,16 @@ class _DeltaSearch:
         signature: Signature,
         writer: DeltaWriter,
         file_hash: "Future[bytes] | bytes",
-        helper: ThreadPoolExecutor | None,
+        workers: ThreadPoolExecutor | None,
     ) -> None:
+        self.chunks = ChunkTable(signature)
         self.mapped = mapped
         self.view = memoryview(mapped)
         self.data = np.frombuffer(mapped, dtype=np.uint8)
         self.file_size = len(mapped)
-        self.chunks = ChunkTable(signature)
         self.rolling_algorithm = signature.rolling_algorithm
         self.writer = _HeldBackWriter(writer, file_hash, self.pieces)
-        self.helper = helper
+        self.workers = workers
         self.last_match = 0
         self.expected_chunk = 0  # the chunk that follows the last one matched, in basis order
         self.released_up_to = 0
@@ -107,7 +108,7 @@ class _DeltaSearch:
         if len(lengths):
             ranges = search_ranges(self.file_size, int(lengths.max()), int(lengths.min()))
             matchers = {
-                window: WindowMatcher(self.chunks, self.rolling_algorithm, window, self.helper)
+                window: WindowMatcher(self.chunks, self.rolling_algorithm, window, self.workers)
                 for window in {window for _, _, window in ranges}
             }
             for first, last, window in ranges:
@@ -123,8 +124,8 @@ class _DeltaSearch:
         sha1 = hashlib.sha1
         position = max(first, self.last_match)
         scanned_to = position  # candidates are known for window starts before this
-        candidates: list[int] = []
-        key_ids: list[int] = []
+        candidates: Sequence[int] = ()
+        key_ids: Sequence[int] = ()
         next_candidate = 0
         scan_size = FIRST_SCAN_SIZE
         while position <= last:
@@ -158,25 +159,30 @@ class _DeltaSearch:
     def _follow_basis(self, position: int, last: int, window: int) -> int:
         """Match the basis chunks that follow the last match, one SHA1 each, for as long as they continue.
 
-        A window whose SHA1 equals a chunk's has that chunk's content, hence its rolling checksum, so
-        Octodiff would match here too, copying from the first chunk with that hash. Returns the position
-        after the last window matched (position itself when the next chunk does not continue).
+        The window is compared with the chunk after the one matched last (unchanged content) and with that
+        chunk itself (a run of repeated content, such as zeros). A window whose SHA1 equals a chunk's has
+        that chunk's content, hence its rolling checksum, so Octodiff would match here too, copying from
+        the first chunk with that hash. Returns the position after the last window matched (position
+        itself when neither continues).
         """
         chunks = self.chunks
         lengths, copy_offsets, hash_of = chunks.lengths, chunks.copy_offsets, chunks.hash_of
         view, sha1 = self.view, hashlib.sha1
+        chunk_count = len(lengths)
         expected = self.expected_chunk
         start = position
         run_offset = run_length = 0  # COPYs of adjacent basis ranges, merged before reaching the writer
-        while (
-            position <= last
-            and expected < len(lengths)
-            and lengths[expected] == window
-            and sha1(view[position : position + window]).digest() == hash_of(expected)
-        ):
+        while position <= last:
+            digest = sha1(view[position : position + window]).digest()
+            if expected < chunk_count and lengths[expected] == window and digest == hash_of(expected):
+                matched = expected
+            elif 0 < expected <= chunk_count and lengths[expected - 1] == window and digest == hash_of(expected - 1):
+                matched = expected - 1
+            else:
+                break
             if position == start and position > self.last_match:
                 self._write_data(self.last_match, position)
-            offset = copy_offsets[expected]
+            offset = copy_offsets[matched]
             if run_length and run_offset + run_length == offset:
                 run_length += window
             else:
@@ -184,7 +190,7 @@ class _DeltaSearch:
                     self.writer.write_copy(run_offset, run_length)
                 run_offset, run_length = offset, window
             position += window
-            expected += 1
+            expected = matched + 1
             if position - self.released_up_to >= RELEASE_INTERVAL:
                 self._release_behind(position - window)
         if run_length:
@@ -221,7 +227,7 @@ class _DeltaSearch:
 class _HeldBackWriter:
     """Passes commands to a DeltaWriter once the header (which needs the new file's SHA1) is written.
 
-    The hash is computed on a helper thread while the search starts; the few commands found meanwhile
+    The hash is computed on a worker thread while the search starts; the few commands found meanwhile
     wait here, DATA as a (start, stop) range of the new file.
     """
 
@@ -296,14 +302,26 @@ def build_delta(new_file: str | os.PathLike, signature: bytes | Signature, out: 
             writer.write_header(hashlib.sha1().digest())
             writer.finish()
             return writer.bytes_written
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            if USE_HELPER_THREAD:
-                with ThreadPoolExecutor(max_workers=2, thread_name_prefix="octodiff") as helper:
-                    _search_file(mapped, signature, writer, helper.submit(sha1_of_file, new_file), helper)
+        with _read_only_mapping(file) as mapped:
+            if USE_WORKER_THREADS:
+                with ThreadPoolExecutor(max_workers=2, thread_name_prefix="octodiff") as workers:
+                    _search_file(mapped, signature, writer, workers.submit(sha1_of_file, new_file), workers)
             else:
                 _search_file(mapped, signature, writer, sha1_of_file(new_file), None)
     writer.finish()
     return writer.bytes_written
+
+
+@contextmanager
+def _read_only_mapping(file: BinaryIO) -> Iterator[mmap.mmap]:
+    """mmap of the whole file. If an error leaves a numpy view alive in its traceback, the mapping cannot
+    close yet; it is then released with the view, and the original error is what the caller sees."""
+    mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        yield mapped
+    finally:
+        with suppress(BufferError):
+            mapped.close()
 
 
 def _search_file(
@@ -311,9 +329,9 @@ def _search_file(
     signature: Signature,
     writer: DeltaWriter,
     file_hash: "Future[bytes] | bytes",
-    helper: ThreadPoolExecutor | None,
+    workers: ThreadPoolExecutor | None,
 ) -> None:
-    search = _DeltaSearch(mapped, signature, writer, file_hash, helper)
+    search = _DeltaSearch(mapped, signature, writer, file_hash, workers)
     try:
         search.run()
     finally:

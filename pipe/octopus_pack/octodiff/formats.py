@@ -2,7 +2,7 @@
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate
@@ -130,7 +130,7 @@ class _ByteCursor:
         return _decode_name(lambda count: self.take(count, field_name), field_name, self.what)
 
 
-def _decode_name(take, field_name: str, what: str) -> str:
+def _decode_name(take: Callable[[int], bytes], field_name: str, what: str) -> str:
     """Decode a ULEB128-prefixed UTF-8 string using take(count) -> bytes (which raises on truncation)."""
     length = 0
     for shift in range(0, 35, 7):

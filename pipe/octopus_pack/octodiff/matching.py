@@ -17,7 +17,7 @@ HASH_START = CHUNK_RECORD.size - HASH_LENGTH
 _PREFIX_DTYPE = np.dtype([("head", f"V{HASH_START}"), ("prefix", "<u8"), ("rest", f"V{HASH_LENGTH - 8}")])
 # Most windows checked by one vectorised pass. Its working arrays (about 30 bytes a window) should stay
 # in the CPU cache, yet each pass costs some 20 numpy calls of fixed overhead.
-SCAN_BLOCK_SIZE = 1 << 16
+SCAN_BLOCK_SIZE = 1 << 17
 
 _MULTIPLIER_A = np.uint32(0x9E3779B1)
 _MULTIPLIER_B = np.uint32(0x85EBCA77)
@@ -85,8 +85,8 @@ class _KeyFilter:
         passed = passed[:count]
         np.multiply(keys, _MULTIPLIER_A, out=slots)
         np.right_shift(slots, self._shift, out=slots)
-        np.take(self._first, slots, out=passed, mode="wrap")
-        indexes = np.flatnonzero(passed)
+        self._first.take(slots, out=passed, mode="wrap")
+        (indexes,) = passed.nonzero()
         if len(indexes):
             indexes = indexes[self._second[(keys[indexes] * _MULTIPLIER_B) >> self._shift]]
         if not len(indexes):
@@ -106,23 +106,30 @@ class _BlockScanner:
         self.slots = np.empty(SCAN_BLOCK_SIZE, dtype=np.uint32)
         self.passed = np.empty(SCAN_BLOCK_SIZE, dtype=np.bool_)
 
-    def scan(self, data: np.ndarray, start: int, stop: int, key_filter: _KeyFilter) -> tuple[list[int], list[int]]:
-        positions: list[int] = []
-        key_ids: list[int] = []
+    def scan(self, data: np.ndarray, start: int, stop: int, key_filter: _KeyFilter) -> tuple[array, array]:
+        positions: list[np.ndarray] = []
+        key_ids: list[np.ndarray] = []
         for block_start in range(start, stop, SCAN_BLOCK_SIZE):
             count = min(SCAN_BLOCK_SIZE, stop - block_start)
             keys = self.window_keys.compute(data, block_start, count)
             indexes, found = key_filter.members(keys, self.slots, self.passed)
             if len(indexes):
-                positions.extend((indexes + block_start).tolist())
-                key_ids.extend(found.tolist())
-        return positions, key_ids
+                positions.append(indexes + block_start)
+                key_ids.append(found)
+        return _compact(positions), _compact(key_ids)
+
+
+def _compact(parts: list[np.ndarray]) -> array:
+    """Integers as an array("q"): 8 bytes each (a list of ints takes 36), still indexable and bisectable."""
+    if not parts:
+        return array("q")
+    return array("q", np.concatenate(parts).astype(np.int64).tobytes())
 
 
 class WindowMatcher:
     """Matching windows of one length (the signature's longest or shortest chunk) against the chunks."""
 
-    def __init__(self, chunks: ChunkTable, algorithm: str, window: int, helper: Executor | None = None) -> None:
+    def __init__(self, chunks: ChunkTable, algorithm: str, window: int, workers: Executor | None = None) -> None:
         self.chunks = chunks
         self.window = window
         (indexes,) = np.nonzero(chunks.records["length"] == window)
@@ -136,19 +143,19 @@ class WindowMatcher:
         self._run_starts = np.append(np.searchsorted(sorted_keys, unique_keys), len(sorted_keys))
         self._key_filter = _KeyFilter(unique_keys)
         self._scanners = [scanner]
-        self._helper = helper
-        if helper is not None:
+        self._workers = workers
+        if workers is not None:
             self._scanners.append(_BlockScanner(algorithm, window))
 
-    def candidates(self, data: np.ndarray, start: int, stop: int) -> tuple[list[int], list[int]]:
+    def candidates(self, data: np.ndarray, start: int, stop: int) -> tuple[array, array]:
         """Window starts in [start, stop) whose rolling checksum some chunk of this length has, ascending,
         each with an id for confirm()."""
         own, other = self._scanners[0], self._scanners[-1]
-        if self._helper is None or stop - start < 4 * SCAN_BLOCK_SIZE:
+        if self._workers is None or stop - start < 4 * SCAN_BLOCK_SIZE:
             return own.scan(data, start, stop, self._key_filter)
-        # Split at a block boundary; numpy releases the GIL, so the helper thread runs alongside.
+        # Split at a block boundary; numpy releases the GIL, so a worker thread scans beside this one.
         middle = start + (stop - start) // (2 * SCAN_BLOCK_SIZE) * SCAN_BLOCK_SIZE
-        later = self._helper.submit(other.scan, data, middle, stop, self._key_filter)
+        later = self._workers.submit(other.scan, data, middle, stop, self._key_filter)
         positions, key_ids = own.scan(data, start, middle, self._key_filter)
         later_positions, later_key_ids = later.result()
         return positions + later_positions, key_ids + later_key_ids
