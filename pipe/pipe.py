@@ -81,8 +81,9 @@ class OctopusPackPipe(Pipe):
             if destination:
                 destination.push(package)
         shown = f"{self.variables['OUTPUT_PATH'].rstrip('/')}/{package.path.name}"
+        pushed = f" and pushed it to {octopus.server}" if octopus else ""
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "
-                     f"{package.size:,} bytes).")
+                     f"{package.size:,} bytes){pushed}.")
 
     def report(self, package: PackageResult) -> None:
         """Print the package's facts and leave them where later script lines of the step can read them."""
@@ -118,7 +119,8 @@ def main() -> None:
     try:
         OctopusPackPipe(pipe_metadata_file=str(PIPE_YML), schema=schema).run()
     except PipeError as error:
-        fail(str(error))
+        message = str(error)
+        fail(message[:1].upper() + message[1:])
     except KeyboardInterrupt:
         fail("Interrupted: no package was written.")
     except Exception as error:  # a bug, not bad input: still one line, the traceback only with DEBUG

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import io
 import struct
 import threading
@@ -16,11 +15,6 @@ import requests
 from fake_octopus import FakeOctopus, version_sort_key
 from fake_octopus.bodies import BodyError, BodyReader, read_multipart
 from fake_octopus.state import commit_link_base, parse_package_file_name
-
-OCTODIFF_AVAILABLE = importlib.util.find_spec("octopus_pack.octodiff") is not None
-needs_octodiff = pytest.mark.skipif(
-    not OCTODIFF_AVAILABLE, reason="pipe/octopus_pack/octodiff package (build_signature, apply_delta) does not exist yet"
-)
 
 COMMIT = "314cf2c3ee916c92a384c2796a6abe332d678e4f"
 
@@ -559,7 +553,6 @@ def test_delta_disabled_hides_links_and_routes(octopus: FakeOctopus) -> None:
     assert response.status_code == 404
 
 
-@needs_octodiff
 def test_delta_signature_uses_the_highest_stored_version(octopus: FakeOctopus) -> None:
     from octopus_pack.octodiff import build_signature
 
@@ -576,7 +569,6 @@ def test_delta_signature_uses_the_highest_stored_version(octopus: FakeOctopus) -
     assert signature == build_signature(io.BytesIO(b"ten" * 1000))
 
 
-@needs_octodiff
 def test_delta_upload_round_trip(octopus: FakeOctopus) -> None:
     base = bytes(range(256)) * 64
     octopus.add_package("MyApp.1.0.0.zip", base)
@@ -600,7 +592,6 @@ def test_delta_upload_round_trip(octopus: FakeOctopus) -> None:
     assert again.status_code == 409
 
 
-@needs_octodiff
 def test_delta_that_does_not_reproduce_the_file_is_rejected(octopus: FakeOctopus) -> None:
     octopus.add_package("MyApp.1.0.0.zip", b"base" * 100)
     wrong = octodelta(b"something else", [("copy", 0, 400)])

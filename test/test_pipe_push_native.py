@@ -9,18 +9,22 @@ import pytest
 from fixtures_pipe import run_pipe_natively
 
 
-@pytest.fixture
-def clone(tmp_path: Path) -> Path:
+def make_clone(root: Path) -> Path:
     """A git clone like Bitbucket's, with two commits."""
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "app.js").write_text("console.log('v1')")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=Dev", "-c", "user.email=dev@example.com"]
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.js").write_text("console.log('v1')")
+    git = ["git", "-C", str(root), "-c", "user.name=Dev", "-c", "user.email=dev@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-q", "-m", "First commit"], check=True)
-    (tmp_path / "src" / "app.js").write_text("console.log('v2')")
+    (root / "src" / "app.js").write_text("console.log('v2')")
     subprocess.run([*git, "commit", "-q", "-am", "PET-1 second commit"], check=True)
-    return tmp_path
+    return root
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    return make_clone(tmp_path)
 
 
 def bitbucket_env(clone: Path, octopus, **changes: str) -> dict[str, str]:
@@ -49,19 +53,22 @@ def test_one_step_packs_pushes_and_sends_build_information(clone, octopus, packa
     assert [commit["Comment"].strip() for commit in info["Commits"]] == ["PET-1 second commit"]
 
 
-def test_a_second_version_is_pushed_as_a_small_delta(clone, octopus):
-    big = os.urandom(3 << 20)
-    (clone / "src" / "data.bin").write_bytes(big)
-    env = bitbucket_env(clone, octopus, SOURCE_DATE_EPOCH="1700000000", PUSH_BUILD_INFORMATION="false")
+def test_a_50_mb_package_with_one_changed_file_is_pushed_as_a_delta_under_5_percent(clone, octopus):
+    """Issue 6's scenario: push 1.0.0, change one file, pack 1.0.1 reproducibly, push."""
+    for index in range(50):
+        (clone / "src" / f"asset{index:02}.bin").write_bytes(os.urandom(1 << 20))
+    env = bitbucket_env(clone, octopus, VERSION="1.0.0", SOURCE_DATE_EPOCH="1700000000",
+                        PUSH_BUILD_INFORMATION="false")
     assert run_pipe_natively(env, clone).returncode == 0
-    (clone / "src" / "app.js").write_text("console.log('v3')")
-    run = run_pipe_natively({**env, "VERSION": "1.0.0.8"}, clone)
+    (clone / "src" / "asset17.bin").write_bytes(os.urandom(1 << 20))
+    run = run_pipe_natively({**env, "VERSION": "1.0.1"}, clone)
     assert run.returncode == 0, run.output
-    package = clone / "out" / "RandomQuotes.1.0.0.8.zip"
-    assert octopus.package_bytes("RandomQuotes", "1.0.0.8") == package.read_bytes()
+    package = clone / "out" / "RandomQuotes.1.0.1.zip"
+    assert package.stat().st_size > 50_000_000
+    assert octopus.package_bytes("RandomQuotes", "1.0.1") == package.read_bytes()
     assert "delta instead of" in run.output
     delta = octopus.requests_of("delta-upload")[0]
-    assert delta.upload.size < 0.05 * package.stat().st_size
+    assert delta.body_size < 0.05 * package.stat().st_size
 
 
 def test_debug_output_never_contains_the_api_key(clone, octopus):

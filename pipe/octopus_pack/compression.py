@@ -68,7 +68,7 @@ def deflater_for(level: CompressionLevel) -> Deflater | None:
         return None
     if level is CompressionLevel.FAST:
         if _isal is not None:
-            return Deflater("isal", _isal, 2)
+            return Deflater("isal", _isal, 1)
         return Deflater("zlib", zlib, 1)
     if _zlib_ng is not None:
         return Deflater("zlib-ng", _zlib_ng, 6)

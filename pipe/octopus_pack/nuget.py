@@ -1,6 +1,7 @@
 """NuGet specifics of a .nupkg: the nuspec, the OPC parts, entry names and NuGet's validation rules."""
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -145,6 +146,8 @@ def part_name(target: str) -> str:
     segments are collapsed like a URI resolver would. Segments are split on '/' and also on '\\', as octo's
     PackageBuilder does. Consumers (Calamari, NuGet) unescape the names again when they extract.
     """
+    if _UNRESERVED_PATH.fullmatch(target) and "/./" not in f"/{target}/" and "/../" not in f"/{target}/":
+        return target  # the common case: nothing to escape or collapse
     segments = target.replace("\\", "/").split("/")
     resolved: list[str] = []
     for index, segment in enumerate(segments):
@@ -159,7 +162,13 @@ def part_name(target: str) -> str:
     return "/".join(resolved).lstrip("/")
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
+
+
 def _escape_segment(target: str, segment: str) -> str:
+    if _UNRESERVED.fullmatch(segment):  # most names need no escaping: skip quote()'s per-character work
+        return segment
     try:
         return quote(segment, safe="", encoding="utf-8", errors="strict")
     except UnicodeEncodeError:

@@ -1,6 +1,5 @@
 """Build one package file from a PackRequest: select files, lay out zip or nupkg entries, write atomically."""
 
-import hashlib
 import itertools
 import logging
 import os
@@ -19,6 +18,7 @@ from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
 from octopus_pack.selection import NeverPack, SourceFile, select_files
 from octopus_pack.sizes import format_size
+from octopus_pack.trailing_digest import TrailingSha256
 from octopus_pack.versions import octopus_can_parse_id, validate_zip_id
 from octopus_pack.zip_writer import ArchiveEntry, write_zip
 
@@ -63,10 +63,15 @@ def build_package(request: PackRequest) -> PackageResult:
              format_size(total_bytes))
     partial = request.output_path / f".{request.file_name}.{os.getpid()}.partial"
     try:
-        with open(partial, "wb", buffering=1 << 20) as out:
-            write_zip(out, entries, request.compression, fixed_time=request.fixed_time,
-                      on_progress=PackingProgress(len(files), total_bytes).advance)
-        sha256 = _sha256(partial)
+        with open(partial, "w+b", buffering=1 << 20) as out:
+            digest = TrailingSha256(out.fileno())
+            try:
+                write_zip(out, entries, request.compression, fixed_time=request.fixed_time,
+                          on_progress=PackingProgress(len(files), total_bytes).advance, on_settled=digest.settle)
+            except BaseException:
+                digest.stop()
+                raise
+            sha256 = digest.hexdigest(out.tell())
         os.replace(partial, target)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -123,7 +128,7 @@ def _mode(request: PackRequest, mode: int) -> int:
 
 def _file_entry(request: PackRequest, source: SourceFile, name: str) -> ArchiveEntry:
     return ArchiveEntry(name, source.size, source.mtime, _mode(request, source.mode),
-                        path=os.path.join(request.source_path, source.relative))
+                        path=f"{request.source_path}/{source.relative}")
 
 
 def _zip_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[ArchiveEntry]:
@@ -156,11 +161,3 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
         (_file_entry(request, f, nuget.part_name(f.target)) for f in payload),
         [generated("[Content_Types].xml", parts.content_types), generated(parts.psmdcp_name, parts.psmdcp)],
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as package:
-        while chunk := package.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

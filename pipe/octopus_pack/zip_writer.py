@@ -27,6 +27,7 @@ BATCH_BYTES = 256 << 10  # small files are read and compressed this many bytes a
 BATCH_FILES = 64
 LOOKAHEAD_BYTES = 8 << 20  # raw bytes in flight at most: bounds memory whatever the package size
 _PROBE_BYTES = 64 << 10
+_DIRECTORY_BUFFER = 1 << 20
 _INCOMPRESSIBLE = 0.95  # a large file whose sample deflates to more than this is stored
 
 _STORED, _DEFLATED = 0, 8
@@ -42,6 +43,7 @@ _DOS_MIN = (1980, 1, 1, 0, 0, 0)
 _DOS_MAX = (2107, 12, 31, 23, 59, 58)
 
 ProgressCallback = Callable[[int, int], None]  # (files finished, bytes read) since the last call
+SettledCallback = Callable[[int], None]  # bytes before this offset are final
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +108,13 @@ class ZipStats:
 
 def write_zip(out: BinaryIO, entries: Iterable[ArchiveEntry], level: CompressionLevel, *,
               fixed_time: float | None = None, workers: int | None = None,
-              on_progress: ProgressCallback | None = None) -> ZipStats:
+              on_progress: ProgressCallback | None = None, on_settled: SettledCallback | None = None) -> ZipStats:
     """Write entries, in order, as a zip to out (a regular file opened for writing).
 
     fixed_time, when given, is used for every entry (as UTC) instead of each file's local modification
     time: that is what makes a reproducible package.
     """
-    writer = _ZipStreamWriter(out, deflater_for(level), fixed_time, on_progress)
+    writer = _ZipStreamWriter(out, deflater_for(level), fixed_time, on_progress, on_settled)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate") as pool:
         try:
@@ -146,15 +148,18 @@ class _ZipStreamWriter:
     """Lays out headers and data as results arrive; keeps only the central directory in memory."""
 
     def __init__(self, out: BinaryIO, deflater: Deflater | None, fixed_time: float | None,
-                 on_progress: ProgressCallback | None) -> None:
+                 on_progress: ProgressCallback | None, on_settled: SettledCallback | None) -> None:
         self.out = out
         self.deflater = deflater
         self.fixed_time = fixed_time
         self.on_progress = on_progress or (lambda files, nbytes: None)
+        self.on_settled = on_settled or (lambda offset: None)
         self.offset = 0
         self.stats = ZipStats()
-        # Central directory records wait here, not in a list: memory must not grow with the number of files.
-        self.directory = tempfile.SpooledTemporaryFile(max_size=1 << 20, prefix="octopus-pack-")  # noqa: SIM115
+        # Central directory records wait in a small buffer that spills to a temporary file: memory must not
+        # grow with the number of files.
+        self.directory = bytearray()
+        self.spilled = tempfile.TemporaryFile(prefix="octopus-pack-")  # noqa: SIM115 - closed in finish()
         self._open_entry: tuple[_Record, int, bool] | None = None  # large entry being written: header fields
 
     # Planning: split entries into units of work for the pool.
@@ -196,6 +201,8 @@ class _ZipStreamWriter:
         if unit.block is None:
             for entry, result in zip(unit.entries, results, strict=True):
                 self._write_small(entry, result)
+            if self._open_entry is None:
+                self.on_settled(self.offset)
             self.on_progress(len(unit.entries), sum(result.raw_size for result in results))
             return
         entry, result = unit.entries[0], results[0]
@@ -237,6 +244,7 @@ class _ZipStreamWriter:
             os.pwrite(fd, struct.pack("<III", record.crc, record.compressed, record.size), header_offset + 14)
         self._open_entry = None
         self._remember(record)
+        self.on_settled(self.offset)
 
     def _record(self, entry: ArchiveEntry, method: int) -> _Record:
         try:
@@ -264,7 +272,10 @@ class _ZipStreamWriter:
                            record.crc, *sizes, len(record.name), len(extra)) + record.name + extra
 
     def _remember(self, record: _Record) -> None:
-        self.directory.write(_central_header(record))
+        self.directory += _central_header(record)
+        if len(self.directory) >= _DIRECTORY_BUFFER:
+            self.spilled.write(self.directory)
+            self.directory.clear()
         self.stats.entries += 1
         self.stats.raw_bytes += record.size
         self.stats.stored_entries += record.method == _STORED
@@ -276,10 +287,11 @@ class _ZipStreamWriter:
     def finish(self) -> None:
         """Write the central directory, with Zip64 records when sizes, offsets or counts overflow."""
         directory_offset = self.offset
-        directory_size = self.directory.tell()
-        self.directory.seek(0)
-        shutil.copyfileobj(self.directory, self.out, 1 << 20)
-        self.directory.close()
+        directory_size = self.spilled.tell() + len(self.directory)
+        self.spilled.seek(0)
+        shutil.copyfileobj(self.spilled, self.out, 1 << 20)
+        self.spilled.close()
+        self.out.write(self.directory)
         self.offset += directory_size
         count = self.stats.entries
         zip64 = count >= 0xFFFF or directory_offset >= _ZIP64_LIMIT or directory_size >= _ZIP64_LIMIT
@@ -324,7 +336,7 @@ def _dos_datetime(timestamp: float, utc: bool) -> tuple[int, int]:
 # Worker side: runs on pool threads.
 
 def _compress_small(entry: ArchiveEntry, deflater: Deflater | None) -> _Compressed:
-    data = entry.data if entry.data is not None else _read_whole(entry.path)
+    data = entry.data if entry.data is not None else _read_whole(entry.path, entry.size)
     crc = crc32(data)
     if deflater and data:
         packed = deflater.compress_whole(data)
@@ -356,10 +368,20 @@ def _worth_deflating(entry: ArchiveEntry, deflater: Deflater) -> bool:
     return len(deflater.compress_whole(sample)) <= _INCOMPRESSIBLE * len(sample)
 
 
-def _read_whole(path: str) -> bytes:
+def _read_whole(path: str, size: int) -> bytes:
+    """The whole file; one read when it still has the size it had at selection (asking one byte more finds EOF)."""
     try:
-        with open(path, "rb", buffering=0) as source:
-            return source.readall()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.read(fd, size + 1)
+            if len(data) > size:
+                chunks = [data]
+                while chunk := os.read(fd, 1 << 20):
+                    chunks.append(chunk)
+                data = b"".join(chunks)
+            return data
+        finally:
+            os.close(fd)
     except OSError as error:
         raise PipeError(f"Cannot read '{path}': {error.strerror}. Check that it exists and is readable.") from error
 
