@@ -96,25 +96,20 @@ def _gf2_times(matrix: list[int], vector: int) -> int:
 
 
 def _python_crc32_combine(crc1: int, crc2: int, length2: int) -> int:
-    """zlib's crc32_combine, for when neither native library is installed."""
-    if length2 <= 0:
-        return crc1
-    odd = [0xEDB88320] + [1 << n for n in range(31)]
-    even = [_gf2_times(odd, row) for row in odd]
-    odd = [_gf2_times(even, row) for row in even]
-    while True:
-        even = [_gf2_times(odd, row) for row in odd]
+    """zlib's crc32_combine, for when neither native library is installed.
+
+    Appending length2 zero bytes to the first part is a linear map over GF(2): square the one-bit map up
+    to one byte, then apply it for each set bit of length2, squaring as the bits go up.
+    """
+    operator = [0xEDB88320] + [1 << n for n in range(31)]  # append one zero bit
+    for _ in range(3):
+        operator = [_gf2_times(operator, row) for row in operator]  # ... then 2, 4, 8 bits: one byte
+    while length2 > 0:
         if length2 & 1:
-            crc1 = _gf2_times(even, crc1)
+            crc1 = _gf2_times(operator, crc1)
         length2 >>= 1
-        if not length2:
-            break
-        odd = [_gf2_times(even, row) for row in even]
-        if length2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        length2 >>= 1
-        if not length2:
-            break
+        if length2:
+            operator = [_gf2_times(operator, row) for row in operator]
     return crc1 ^ crc2
 
 

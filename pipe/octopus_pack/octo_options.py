@@ -9,6 +9,7 @@ from octopus_pack.errors import PipeError
 @dataclass(frozen=True)
 class _Option:
     name: str  # as octo spelled it, for messages
+    field: str  # the OctoOptions attribute it sets
     takes_value: bool
     repeatable: bool = False
 
@@ -16,17 +17,17 @@ class _Option:
 _SUPPORTED = {
     option.name.lower(): option
     for option in (
-        _Option("author", takes_value=True, repeatable=True),
-        _Option("title", takes_value=True),
-        _Option("description", takes_value=True),
-        _Option("releaseNotes", takes_value=True),
-        _Option("releaseNotesFile", takes_value=True),
-        _Option("include", takes_value=True, repeatable=True),
-        _Option("exclude", takes_value=True, repeatable=True),
-        _Option("overwrite", takes_value=False),
-        _Option("compressionLevel", takes_value=True),
-        _Option("verbose", takes_value=False),
-        _Option("logLevel", takes_value=True),
+        _Option("author", "authors", takes_value=True, repeatable=True),
+        _Option("title", "title", takes_value=True),
+        _Option("description", "description", takes_value=True),
+        _Option("releaseNotes", "release_notes", takes_value=True),
+        _Option("releaseNotesFile", "release_notes_file", takes_value=True),
+        _Option("include", "includes", takes_value=True, repeatable=True),
+        _Option("exclude", "excludes", takes_value=True, repeatable=True),
+        _Option("overwrite", "overwrite", takes_value=False),
+        _Option("compressionLevel", "compression_level", takes_value=True),
+        _Option("verbose", "verbose", takes_value=False),
+        _Option("logLevel", "log_level", takes_value=True),
     )
 }
 _SET_BY_VARIABLE = {"id": "ID", "version": "VERSION", "format": "FORMAT", "basepath": "SOURCE_PATH",
@@ -89,29 +90,12 @@ def parse_octo_options(args: list[str]) -> OctoOptions:
 
 
 def _apply(options: OctoOptions, option: _Option, value: str | None) -> None:
-    match option.name:
-        case "author":
-            options.authors.append(value)
-        case "include":
-            options.includes.append(value)
-        case "exclude":
-            options.excludes.append(value)
-        case "title":
-            options.title = value
-        case "description":
-            options.description = value
-        case "releaseNotes":
-            options.release_notes = value
-        case "releaseNotesFile":
-            options.release_notes_file = value
-        case "compressionLevel":
-            options.compression_level = value
-        case "logLevel":
-            options.log_level = value
-        case "overwrite":
-            options.overwrite = _flag_value(option, value)
-        case "verbose":
-            options.verbose = _flag_value(option, value)
+    if not option.takes_value:
+        setattr(options, option.field, _flag_value(option, value))
+    elif option.repeatable:
+        getattr(options, option.field).append(value)
+    else:
+        setattr(options, option.field, value)
 
 
 def _flag_value(option: _Option, value: str | None) -> bool:
