@@ -134,7 +134,7 @@ def test_each_row_of_the_readmes_error_table(clone, change, message):
     failure = [line for line in run.stdout.splitlines() if "✖" in line]
     assert len(failure) == 1 and message in failure[0], run.output
     assert "Traceback" not in run.output
-    assert not (clone / "out").exists() or not list((clone / "out").iterdir())
+    assert not (clone / "out").exists()
 
 
 def test_an_existing_package_is_an_error_until_overwrite_is_set(clone):

@@ -51,7 +51,6 @@ class PackRequest:
 def build_package(request: PackRequest) -> PackageResult:
     """Write {ID}.{VERSION}.{format} into the output folder; on any failure leave nothing behind."""
     _check_id(request)
-    make_folder(request.output_path)
     target = request.output_path / request.file_name
     if target.exists() and not request.overwrite:
         raise PipeError(f"{target} already exists: set OVERWRITE: 'true' to replace it, or change VERSION.")
@@ -61,6 +60,7 @@ def build_package(request: PackRequest) -> PackageResult:
     total_bytes = sum(f.size for f in files)
     log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
              format_size(total_bytes))
+    make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
     partial = request.output_path / f".{request.file_name}.{os.getpid()}.partial"
     try:
         with open(partial, "w+b", buffering=1 << 20) as out:
@@ -107,7 +107,11 @@ def _select(request: PackRequest) -> list[SourceFile]:
 
 def _never_pack(request: PackRequest) -> NeverPack:
     """Our own output: this package, partial writes, earlier versions of this ID, Bitbucket's pipe storage."""
-    output = request.output_path.stat()
+    try:
+        output = request.output_path.stat()
+        output_directory = (output.st_dev, output.st_ino)
+    except FileNotFoundError:
+        output_directory = None  # created later, so nothing of ours is in it yet
     names = re.compile(rf"\.?{re.escape(request.package_id)}\..+\.(zip|nupkg)(\.\d+\.partial)?", re.IGNORECASE)
     folders = set()
     for folder in request.never_pack_folders:
@@ -116,7 +120,7 @@ def _never_pack(request: PackRequest) -> NeverPack:
         except OSError:
             continue
         folders.add((info.st_dev, info.st_ino))
-    return NeverPack(frozenset(folders), (output.st_dev, output.st_ino), names)
+    return NeverPack(frozenset(folders), output_directory, names)
 
 
 def _mode(request: PackRequest, mode: int) -> int:
