@@ -52,6 +52,10 @@ class TrailingSha256:
         self.thread.join()
 
     def _hash_settled_bytes(self) -> None:
+        # One buffer for the whole run: allocating a chunk per read (then shrinking it to the few KB already
+        # flushed) fragments the heap by tens of MB on trees of many small files.
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
         try:
             while True:
                 with self.changed:
@@ -60,10 +64,10 @@ class TrailingSha256:
                     if self.hashed >= self.settled:
                         return
                     until, closing = self.settled, self.closing
-                chunk = os.pread(self.fd, min(_CHUNK, until - self.hashed), self.hashed)
-                if chunk:
-                    self.digest.update(chunk)
-                    self.hashed += len(chunk)
+                count = os.preadv(self.fd, [view[: min(_CHUNK, until - self.hashed)]], self.hashed)
+                if count:
+                    self.digest.update(view[:count])
+                    self.hashed += count
                 elif closing:  # everything was flushed before closing: the file is shorter than it should be
                     raise OSError(f"the package ended at {self.hashed} bytes, expected {until}")
                 else:  # still in the writer's buffer: it reaches the file soon
