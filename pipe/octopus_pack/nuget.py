@@ -285,6 +285,9 @@ def _schema_version_for_path(target: str) -> int:
 # --- XML writing ------------------------------------------------------------------------------------------
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _is_xml_char(char: str) -> bool:
     code = ord(char)
     return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
@@ -515,11 +518,15 @@ def dotnet_extension(target: str) -> str:
 
 def _ordinal_ignore_case_key(text: str) -> str:
     """Per-character simple upper-casing, close to .NET's OrdinalIgnoreCase comparer."""
+    if text.isascii():  # nearly every extension: str.upper is exact there and far cheaper
+        return text.upper()
     return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
 
 
 def _require_xml_safe_name(target: str, text: str) -> None:
     """File names reach [Content_Types].xml unescaped, so they must hold only characters XML can."""
+    if not _NOT_XML.search(text):
+        return
     for char in text:
         if not _is_xml_char(char):
             raise PipeError(
