@@ -71,6 +71,7 @@ class NupkgParts:
     content_types: bytes  # [Content_Types].xml
     psmdcp_name: str  # "package/services/metadata/core-properties/<32 hex>.psmdcp"
     psmdcp: bytes
+    payload_names: tuple[str, ...] = ()  # part_name() of each payload target, in order, .nuspec files left out
 
 
 # --- validation -------------------------------------------------------------------------------------------
@@ -375,6 +376,7 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
         content_types=_content_types_document(payload_targets).encode(),
         psmdcp_name=psmdcp_name,
         psmdcp=_core_properties_document(metadata).encode(),
+        payload_names=tuple(entry_names),
     )
 
 

@@ -152,8 +152,8 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
     parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in files])  # octo counted .nuspec types
     generated_names = {"_rels/.rels", parts.nuspec_name, parts.psmdcp_name}
-    for f in payload:
-        if nuget.part_name(f.target) in generated_names:
+    for f, name in zip(payload, parts.payload_names, strict=True):
+        if name in generated_names:
             raise PipeError(f"'{f.target}' would replace a file the nupkg format needs: EXCLUDE it.")
     now = request.fixed_time if request.fixed_time is not None else time.time()
 
@@ -162,6 +162,6 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
 
     return itertools.chain(
         [generated("_rels/.rels", parts.rels), generated(parts.nuspec_name, parts.nuspec)],
-        (_file_entry(request, f, nuget.part_name(f.target)) for f in payload),
+        (_file_entry(request, f, name) for f, name in zip(payload, parts.payload_names, strict=True)),
         [generated("[Content_Types].xml", parts.content_types), generated(parts.psmdcp_name, parts.psmdcp)],
     )
