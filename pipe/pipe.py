@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bitbucket_pipes_toolkit import Pipe, fail
 
+from octopus_pack.booleans import parse_boolean
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_YML
 from octopus_pack.octopus.settings import OCTOPUS_SCHEMA, OctopusSettings, octopus_settings_from
@@ -115,7 +116,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # so a cancelled step still removes partial files
-    debug = os.environ.get("DEBUG", "").strip().lower() in {"true", "yes", "on", "1"}
+    debug = parse_boolean(os.environ.get("DEBUG", "")) is True
     try:
         OctopusPackPipe(pipe_metadata_file=str(PIPE_YML), schema=schema).run()
     except PipeError as error:

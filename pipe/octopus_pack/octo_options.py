@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, field
 
+from octopus_pack.booleans import parse_boolean
 from octopus_pack.errors import PipeError
 
 
@@ -33,7 +34,6 @@ _SUPPORTED = {
 _SET_BY_VARIABLE = {"id": "ID", "version": "VERSION", "format": "FORMAT", "basepath": "SOURCE_PATH",
                     "outfolder": "OUTPUT_PATH"}
 _OPTION_SYNTAX = re.compile(r"^--?(?P<name>[^:=]+)(?:[:=](?P<value>.*))?$", re.DOTALL)
-_TRUE, _FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 
 
 @dataclass
@@ -100,9 +100,10 @@ def _apply(options: OctoOptions, option: _Option, value: str | None) -> None:
 
 def _flag_value(option: _Option, value: str | None) -> bool:
     """A bare flag means true; unlike octo, `--flag=false` means false."""
-    if value is None or value.strip().lower() in _TRUE:
+    if value is None:
         return True
-    if value.strip().lower() in _FALSE:
-        return False
+    flag = parse_boolean(value)
+    if flag is not None:
+        return flag
     raise PipeError(f"EXTRA_ARGS gives --{option.name}={value}: use --{option.name}, --{option.name}=true "
                     f"or --{option.name}=false.")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from octopus_pack import nuget
+from octopus_pack.booleans import parse_boolean
 from octopus_pack.compression import CompressionLevel
 from octopus_pack.errors import PipeError
 from octopus_pack.octo_options import OctoOptions, parse_octo_options
@@ -21,7 +22,6 @@ DEFAULT_DESCRIPTION = "A deployment package created from files on disk."
 FORMATS = {"zip": "zip", "nupkg": "nupkg", "nuget": "nupkg"}
 LOG_LEVELS = {"verbose": logging.DEBUG, "debug": logging.DEBUG, "information": logging.INFO,
               "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
-_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,9 @@ def _one_of(variable: str, variable_value: str | None, option: str, option_value
 def _overwrite(value: str | None, octo: OctoOptions) -> bool:
     from_variable = None
     if value is not None and value.strip():
-        text = value.strip().lower()
-        if text not in _TRUE | _FALSE:
+        from_variable = parse_boolean(value)
+        if from_variable is None:
             raise PipeError(f"OVERWRITE is '{value}': use 'true' or 'false'.")
-        from_variable = text in _TRUE
     chosen = _one_of("OVERWRITE", from_variable, "--overwrite", octo.overwrite)
     return bool(chosen)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from octopus_pack.booleans import parse_boolean
 from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def _flag(variables: Mapping[str, Any], name: str, default: bool) -> bool:
     if value is None:
         return default
     if isinstance(value, str):
-        return value.strip().lower() in ("true", "yes", "on", "1")
+        return parse_boolean(value) is True
     return bool(value)
 
 
