@@ -1,4 +1,4 @@
-"""Progress lines for long uploads (one every few seconds, never carriage returns) and human-readable sizes."""
+"""Progress lines for long uploads: one every few seconds, never carriage returns."""
 
 import logging
 import time
