@@ -14,17 +14,17 @@ from pathlib import Path
 
 from bitbucket_pipes_toolkit import Pipe, fail
 
-from octopus_pack.booleans import parse_boolean
+from octopus_pack.config.booleans import parse_boolean
+from octopus_pack.config.octopus import OCTOPUS_SCHEMA, OctopusSettings, octopus_settings_from
+from octopus_pack.config.pack import pack_settings_from
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_YML
-from octopus_pack.octopus.settings import OCTOPUS_SCHEMA, OctopusSettings, octopus_settings_from
+from octopus_pack.pack.packager import build_package
 from octopus_pack.package_result import PackageResult
-from octopus_pack.packager import build_package
-from octopus_pack.result_file import write_result_files
-from octopus_pack.settings import pack_settings_from
+from octopus_pack.report import write_result_files
 
 # Every variable the pipe reads. Free text is 'string' (kept verbatim); arrays are Bitbucket arrays
-# (NAME_COUNT, NAME_0, ...). Values are checked with clear messages in octopus_pack.settings.
+# (NAME_COUNT, NAME_0, ...). Values are checked with clear messages in octopus_pack.config.pack.
 schema = {
     "ID": {"type": "string", "required": True},
     "FORMAT": {"type": "string", "required": True},

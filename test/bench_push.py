@@ -21,8 +21,8 @@ from pathlib import Path
 TEST_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TEST_DIR.parent / "pipe"))
 
+from octopus_pack.config.octopus import ApiKey  # noqa: E402
 from octopus_pack.octopus import OctopusSettings, push_to_octopus  # noqa: E402
-from octopus_pack.octopus.settings import ApiKey  # noqa: E402
 from octopus_pack.package_result import PackageResult  # noqa: E402
 
 MB = 1024 * 1024

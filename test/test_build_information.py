@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from fake_octopus import FakeOctopus
+from octopus_pack.config.bitbucket import bitbucket_build_from
+from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
-from octopus_pack.octopus.bitbucket_build import bitbucket_build_from
 from octopus_pack.octopus.build_information import build_information_payload
 from octopus_pack.octopus.git_history import Commit
-from octopus_pack.octopus.settings import ApiKey
 from octopus_pack.package_result import PackageResult
 from test_git_history import GitRepo
 

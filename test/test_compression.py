@@ -5,8 +5,8 @@ import zlib
 
 import pytest
 
-from octopus_pack import compression
-from octopus_pack.compression import CompressionLevel, deflater_for
+from octopus_pack.pack import compression
+from octopus_pack.pack.compression import CompressionLevel, deflater_for
 
 
 @pytest.mark.parametrize("length", [0, 1, 7, 1000, 1 << 20, 12_345_678])

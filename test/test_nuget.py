@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from octopus_pack.errors import PipeError
-from octopus_pack.nuget import (
+from octopus_pack.pack.nuget import (
     NUSPEC_NAMESPACES,
     NuspecMetadata,
     build_nupkg_parts,

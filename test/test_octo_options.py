@@ -2,8 +2,8 @@
 
 import pytest
 
+from octopus_pack.config.octo_options import parse_octo_options
 from octopus_pack.errors import PipeError
-from octopus_pack.octo_options import parse_octo_options
 
 
 def test_the_original_articles_example_works():

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from fake_octopus import FakeOctopus
+from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
-from octopus_pack.octopus.settings import ApiKey
 from octopus_pack.package_result import PackageResult
 
 ENV = {"BITBUCKET_BUILD_NUMBER": "42"}

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from bitbucket_pipes_toolkit import Pipe
 
+from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OCTOPUS_SCHEMA, OverwriteMode, octopus_settings_from
-from octopus_pack.octopus.settings import ApiKey
 
 SERVER = "https://octopus.example.com"
 KEY = "API-ABCDEF0123456789"

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octopus_pack import zip_writer
-from octopus_pack.compression import CompressionLevel
 from octopus_pack.errors import PipeError
-from octopus_pack.nuget import NuspecMetadata
-from octopus_pack.packager import PackRequest, build_package
+from octopus_pack.pack import zip_writer
+from octopus_pack.pack.compression import CompressionLevel
+from octopus_pack.pack.nuget import NuspecMetadata
+from octopus_pack.pack.packager import PackRequest, build_package
 
 
 def make_tree(base: Path, files: dict[str, bytes]) -> Path:

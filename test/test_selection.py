@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from octopus_pack.errors import PipeError
-from octopus_pack.selection import NeverPack, select_files
+from octopus_pack.pack.selection import NeverPack, select_files
 
 
 @pytest.fixture

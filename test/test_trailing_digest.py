@@ -4,7 +4,7 @@ import hashlib
 import os
 import threading
 
-from octopus_pack.trailing_digest import TrailingSha256
+from octopus_pack.pack.digest import TrailingSha256
 
 
 def test_the_trailing_digest_equals_hashing_the_finished_file(tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 
 from octopus_pack.errors import PipeError
-from octopus_pack.versions import octopus_can_parse_id, prerelease_label, validate_version, validate_zip_id
+from octopus_pack.pack.versions import octopus_can_parse_id, prerelease_label, validate_version, validate_zip_id
 
 
 @pytest.mark.parametrize("version", ["1", "1.0", "1.0.0", "1.0.0.0", "2016.02.01.09", "01.002", "1.0.0-beta.1",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from octopus_pack import zip_writer
-from octopus_pack.compression import CompressionLevel
-from octopus_pack.zip_writer import ArchiveEntry, write_zip
+from octopus_pack.pack import zip_writer
+from octopus_pack.pack.compression import CompressionLevel
+from octopus_pack.pack.zip_writer import ArchiveEntry, write_zip
 
 needs_7z = pytest.mark.skipif(shutil.which("7z") is None and os.environ.get("CI") != "true",
                               reason="7z (Debian p7zip-full) is not installed")

@@ -5,7 +5,7 @@ Only the settings load eagerly: the HTTP, git and delta machinery is imported wh
 
 from typing import Any
 
-from octopus_pack.octopus.settings import OCTOPUS_SCHEMA, OctopusSettings, OverwriteMode, octopus_settings_from
+from octopus_pack.config.octopus import OCTOPUS_SCHEMA, OctopusSettings, OverwriteMode, octopus_settings_from
 
 __all__ = ["OCTOPUS_SCHEMA", "OctopusSettings", "OverwriteMode", "octopus_settings_from", "push_to_octopus"]
 

@@ -6,13 +6,12 @@ from typing import Any
 
 import requests
 
-from octopus_pack.errors import PipeError
-from octopus_pack.octopus.bitbucket_build import BitbucketBuild
+from octopus_pack.config.bitbucket import BitbucketBuild
+from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
+from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.git_history import Commit, CommitHistory, NoGitRepository, read_history
 from octopus_pack.octopus.post_retry import post_with_recovery
-from octopus_pack.octopus.refusals import key_rejected, permission_refused
-from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
 from octopus_pack.octopus.spaces import Space
 from octopus_pack.package_result import PackageResult
 

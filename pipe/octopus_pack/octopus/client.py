@@ -14,9 +14,9 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.util.retry import Retry
 
+from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_NAME, pipe_version
-from octopus_pack.octopus.settings import OctopusSettings
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from octopus_pack.errors import PipeError
+from octopus_pack.errors import PipeError, key_rejected
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
-from octopus_pack.octopus.refusals import key_rejected
 
 log = logging.getLogger(__name__)
 

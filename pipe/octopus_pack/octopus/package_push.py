@@ -12,14 +12,13 @@ from urllib.parse import quote
 
 import requests
 
-from octopus_pack.errors import PipeError
+from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
+from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient, TransferInterrupted
 from octopus_pack.octopus.post_retry import post_with_recovery
-from octopus_pack.octopus.refusals import key_rejected, permission_refused
-from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
 from octopus_pack.octopus.spaces import Space
-from octopus_pack.octopus.upload_progress import UploadProgress
 from octopus_pack.package_result import PackageResult
+from octopus_pack.progress import UploadProgress
 from octopus_pack.sizes import format_size
 
 log = logging.getLogger(__name__)

@@ -4,12 +4,12 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from octopus_pack.octopus.bitbucket_build import bitbucket_build_from
+from octopus_pack.config.bitbucket import bitbucket_build_from
+from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.octopus.build_information import push_build_information
 from octopus_pack.octopus.client import OctopusClient, user_agent
 from octopus_pack.octopus.connection import check_server
 from octopus_pack.octopus.package_push import push_package
-from octopus_pack.octopus.settings import OctopusSettings
 from octopus_pack.octopus.spaces import resolve_space
 from octopus_pack.package_result import PackageResult
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from octopus_pack.booleans import parse_boolean
+from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)

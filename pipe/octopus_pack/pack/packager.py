@@ -10,17 +10,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from octopus_pack import nuget
-from octopus_pack.compression import CompressionLevel
 from octopus_pack.errors import PipeError
-from octopus_pack.ownership import give_to_folder_owner, make_folder
+from octopus_pack.pack import nuget
+from octopus_pack.pack.compression import CompressionLevel
+from octopus_pack.pack.digest import TrailingSha256
+from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
+from octopus_pack.pack.selection import NeverPack, SourceFile, select_files
+from octopus_pack.pack.versions import octopus_can_parse_id, validate_zip_id
+from octopus_pack.pack.zip_writer import ArchiveEntry, write_zip
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
-from octopus_pack.selection import NeverPack, SourceFile, select_files
 from octopus_pack.sizes import format_size
-from octopus_pack.trailing_digest import TrailingSha256
-from octopus_pack.versions import octopus_can_parse_id, validate_zip_id
-from octopus_pack.zip_writer import ArchiveEntry, write_zip
 
 log = logging.getLogger(__name__)
 

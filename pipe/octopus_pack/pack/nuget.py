@@ -9,7 +9,7 @@ from urllib.parse import quote, unquote
 
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_NAME
-from octopus_pack.versions import prerelease_label
+from octopus_pack.pack.versions import prerelease_label
 
 # The nuspec schema namespaces NuGet knows, by the schema version octo's PackageBuilder picks.
 # Version 5 (2013/01) is only reached through features octo cannot produce, so it never appears here.

@@ -19,8 +19,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from octopus_pack.compression import WINDOW, CompressionLevel, Deflater, crc32, crc32_combine, deflater_for
 from octopus_pack.errors import PipeError
+from octopus_pack.pack.compression import WINDOW, CompressionLevel, Deflater, crc32, crc32_combine, deflater_for
 
 BLOCK_SIZE = 1 << 20  # files above this are split into blocks compressed in parallel
 BATCH_BYTES = 256 << 10  # small files are read and compressed this many bytes at a time per task

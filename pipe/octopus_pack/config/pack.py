@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from octopus_pack import nuget
-from octopus_pack.booleans import parse_boolean
-from octopus_pack.compression import CompressionLevel
+from octopus_pack.config.booleans import parse_boolean
+from octopus_pack.config.octo_options import OctoOptions, parse_octo_options
 from octopus_pack.errors import PipeError
-from octopus_pack.octo_options import OctoOptions, parse_octo_options
-from octopus_pack.packager import PackRequest
-from octopus_pack.versions import validate_version
+from octopus_pack.pack import nuget
+from octopus_pack.pack.compression import CompressionLevel
+from octopus_pack.pack.packager import PackRequest
+from octopus_pack.pack.versions import validate_version
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass, field
 
-from octopus_pack.booleans import parse_boolean
+from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.errors import PipeError
 
 

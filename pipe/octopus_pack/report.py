@@ -4,7 +4,7 @@ import json
 import shlex
 from pathlib import Path
 
-from octopus_pack.ownership import give_to_folder_owner, make_folder
+from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.package_result import PackageResult
 
 RESULT_FOLDER = "octopus-pack"

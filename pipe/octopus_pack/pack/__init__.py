@@ -1,0 +1,1 @@
+"""The packing engine: select files, write the zip or nupkg, compress, hash."""
