@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-IMAGE_TAG = "octopus-pack:test"
+IMAGE_TAG = os.environ.get("OCTOPUS_PACK_TEST_IMAGE", "octopus-pack:test")  # one per worktree
 # Built by ci-scripts/docker-engine.sh where no registry can supply the Dockerfile's default base.
 LOCAL_BASE_IMAGE = "local/python-base:bookworm"
 # Bitbucket's docker service only mounts folders inside the clone, so containers work in here (gitignored).
