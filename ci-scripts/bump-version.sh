@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Release the pending changesets: new version in .changes/, CHANGELOG.md regenerated, and the image
-# reference bumped in pipe.yml and README.md. Only "<image name>:<previous version>" is replaced, so
-# other pipes' versions and unrelated X.Y.Z strings in the README stay as they are.
+# Release the pending changesets: new version in .changes/, CHANGELOG.md regenerated, and the version
+# bumped in pipe.yml and README.md. Only "<image name>:<previous version>" (the image, as in docker://...)
+# and "<workspace>/<repository>:<previous version>" (the pipe as Bitbucket resolves it, from pipe.yml's
+# repository URL) are replaced, so other pipes' versions and unrelated X.Y.Z strings stay as they are.
 # Prints the new version on stdout.
 set -euo pipefail
 
@@ -22,6 +23,13 @@ if [ -z "$image" ]; then
   exit 1
 fi
 
+# The pipe reference users write, <workspace>/<repository>, from pipe.yml's repository URL.
+pipe_ref=$(sed -n 's|^repository:[[:space:]]*https\{0,1\}://[^/]*/\([^/[:space:]]*/[^/[:space:]]*\)[[:space:]]*$|\1|p' pipe.yml)
+if [ -z "$pipe_ref" ]; then
+  log "pipe.yml has no 'repository: https://<host>/<workspace>/<repository>' line"
+  exit 1
+fi
+
 previous=$(semversioner current-version)
 if ! grep -qxE "image:[[:space:]]*${image//./\\.}:${previous//./\\.}[[:space:]]*" pipe.yml; then
   log "pipe.yml's image does not carry the current version $previous; was it edited by hand?"
@@ -36,8 +44,10 @@ semversioner changelog >CHANGELOG.md
 # name (my-octopuspack/...) or version (1.2.30, 1.2.3.4, 1.2.3-beta); docker:// prefixes still match.
 for file in pipe.yml README.md; do
   [ -f "$file" ] || continue
-  OLD="${image}:${previous}" NEW="${image}:${new}" \
-    perl -pi -e 's/(?<![A-Za-z0-9_.-])\Q$ENV{OLD}\E(?![0-9A-Za-z+-]|\.[0-9])/$ENV{NEW}/g' "$file"
+  for name in "$image" "$pipe_ref"; do
+    OLD="${name}:${previous}" NEW="${name}:${new}" \
+      perl -pi -e 's/(?<![A-Za-z0-9_.-])\Q$ENV{OLD}\E(?![0-9A-Za-z+-]|\.[0-9])/$ENV{NEW}/g' "$file"
+  done
 done
 
 log "released $previous -> $new"

@@ -9,6 +9,8 @@
 #   with `oidc: true` on the step. The region is read from the repository's host name.
 #   VERSION             tag to push; default: the version in pipe.yml's image line (set by bump-version.sh).
 #   PUSH_LATEST         'false' to push only X.Y.Z (e.g. to an ECR repository with immutable tags).
+#   DOCKER_BUILD_PLATFORMS  platforms built with `docker buildx`; default linux/amd64,linux/arm64. Where
+#                       buildx is missing, the engine's own platform alone is published, and the log says so.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -65,9 +67,21 @@ build_args=(--build-arg "VERSION=$version")
 for tag in "${tags[@]}"; do
   build_args+=(--tag "$tag")
 done
-log "building ${tags[*]}"
-docker build "${build_args[@]}" .
-for tag in "${tags[@]}"; do
-  docker push "$tag"
-done
+
+platforms=${DOCKER_BUILD_PLATFORMS:-linux/amd64,linux/arm64}
+if docker buildx version >/dev/null 2>&1; then
+  # The default "docker" driver cannot build several platforms at once; a docker-container builder can.
+  docker buildx inspect octopus-pack-release >/dev/null 2>&1 \
+    || docker buildx create --name octopus-pack-release --driver docker-container >/dev/null
+  log "building ${tags[*]} for $platforms with docker buildx"
+  docker buildx build --builder octopus-pack-release --platform "$platforms" "${build_args[@]}" --push .
+else
+  engine_platform=$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}' 2>/dev/null) \
+    || engine_platform="the engine's own platform"
+  log "docker buildx is not available: publishing $engine_platform only, not $platforms"
+  docker build "${build_args[@]}" .
+  for tag in "${tags[@]}"; do
+    docker push "$tag"
+  done
+fi
 log "pushed ${tags[*]}"

@@ -14,6 +14,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGE_NAME = "octopuspack/octopus-pack"
+PIPE_REFERENCE = "octopus-pack/octopus-pack"  # <workspace>/<repository>, from pipe.yml's repository URL
 PIPELINES_SCHEMA = "vendor.bitbucket-pipelines"
 
 
@@ -56,10 +57,12 @@ def test_bump_updates_pipe_yml_readme_and_changelog(release_copy: Path) -> None:
     readme += (
         f"\n- pipe: {IMAGE_NAME}:{old}\n"
         f"- pipe: docker://{IMAGE_NAME}:{old}\n"
+        f"- pipe: {PIPE_REFERENCE}:{old}\n"
         f"Left alone: atlassian/other-pipe:{old} my-{IMAGE_NAME}:{old} {IMAGE_NAME}:{old}.7 {IMAGE_NAME}:{old}0\n"
     )
     (release_copy / "README.md").write_text(readme)
     references = readme.count(f"pipe: {IMAGE_NAME}:{old}") + readme.count(f"//{IMAGE_NAME}:{old}\n")
+    repository_references = readme.count(f"pipe: {PIPE_REFERENCE}:{old}")
     add_change(release_copy, "minor", "Pack nupkg packages natively")
     expected = run(["semversioner", "next-version"], release_copy).stdout.strip()
 
@@ -70,6 +73,7 @@ def test_bump_updates_pipe_yml_readme_and_changelog(release_copy: Path) -> None:
     assert pipe_yml_version(release_copy) == expected
     bumped = (release_copy / "README.md").read_text()
     assert bumped.count(f"pipe: {IMAGE_NAME}:{expected}") + bumped.count(f"//{IMAGE_NAME}:{expected}\n") == references
+    assert bumped.count(f"pipe: {PIPE_REFERENCE}:{expected}") == repository_references > 0
     assert (
         f"Left alone: atlassian/other-pipe:{old} my-{IMAGE_NAME}:{old} {IMAGE_NAME}:{old}.7 {IMAGE_NAME}:{old}0\n"
         in bumped
@@ -105,12 +109,16 @@ def test_bump_refuses_a_hand_edited_pipe_yml(release_copy: Path) -> None:
 # --- docker-release.sh (docker and aws replaced by recorders) ----------------------------------------------
 
 RECORDER = """#!{python}
-import json, sys
+import json, os, sys
 stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
 with open({log!r}, "a") as log:
     log.write(json.dumps({{"tool": {tool!r}, "argv": sys.argv[1:], "stdin": stdin}}) + "\\n")
 if {tool!r} == "aws":
     print("ecr-password-from-aws")
+if {tool!r} == "docker" and sys.argv[1:2] == ["buildx"] and os.environ.get("STUB_WITHOUT_BUILDX"):
+    sys.exit(1)
+if {tool!r} == "docker" and sys.argv[1:2] == ["version"]:
+    print("linux/amd64")
 """
 
 
@@ -125,7 +133,8 @@ def recorded(tmp_path: Path) -> tuple[dict[str, str], Path]:
         stub.write_text(RECORDER.format(python=sys.executable, log=str(log), tool=tool))
         stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_IMAGE": "", "VERSION": "1.2.3"}
-    for name in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD", "PUSH_LATEST", "AWS_ROLE_ARN"):
+    for name in ("REGISTRY_USERNAME", "REGISTRY_PASSWORD", "PUSH_LATEST", "AWS_ROLE_ARN", "DOCKER_BUILD_PLATFORMS",
+                 "STUB_WITHOUT_BUILDX", "BITBUCKET_BUILD_NUMBER"):
         env[name] = ""
     return env, log
 
@@ -136,6 +145,10 @@ def calls(log: Path) -> list[dict]:
 
 def docker_calls(log: Path, command: str) -> list[dict]:
     return [call for call in calls(log) if call["tool"] == "docker" and call["argv"][0] == command]
+
+
+def buildx_builds(log: Path) -> list[list[str]]:
+    return [call["argv"] for call in docker_calls(log, "buildx") if call["argv"][1] == "build"]
 
 
 def test_release_to_docker_hub_by_default(release_copy: Path, recorded) -> None:
@@ -149,10 +162,25 @@ def test_release_to_docker_hub_by_default(release_copy: Path, recorded) -> None:
     assert login["argv"] == ["login", "--username", "release-bot", "--password-stdin"]
     assert login["stdin"] == "s3cret-token"
     assert all("s3cret-token" not in arg for call in calls(log) for arg in call["argv"])
+    [build] = buildx_builds(log)
+    assert build[-2:] == ["--push", "."]
+    assert build[build.index("--platform") + 1] == "linux/amd64,linux/arm64"
+    assert "VERSION=1.2.3" in build
+    assert {f"{IMAGE_NAME}:1.2.3", f"{IMAGE_NAME}:latest"} <= set(build)
+    assert docker_calls(log, "push") == []  # buildx pushes the multi-platform manifest itself
+    assert "for linux/amd64,linux/arm64 with docker buildx" in done.stderr
+
+
+def test_release_without_buildx_publishes_one_platform_and_says_so(release_copy: Path, recorded) -> None:
+    env, log = recorded
+    env.update(REGISTRY_USERNAME="release-bot", REGISTRY_PASSWORD="s3cret-token", STUB_WITHOUT_BUILDX="1")
+
+    done = run(["bash", "ci-scripts/docker-release.sh"], release_copy, env)
+
+    assert done.returncode == 0, done.stderr
+    assert "docker buildx is not available: publishing linux/amd64 only, not linux/amd64,linux/arm64" in done.stderr
     [build] = docker_calls(log, "build")
     assert build["argv"][-1] == "."
-    assert "VERSION=1.2.3" in build["argv"]
-    assert {f"{IMAGE_NAME}:1.2.3", f"{IMAGE_NAME}:latest"} <= set(build["argv"])
     assert [call["argv"] for call in docker_calls(log, "push")] == [
         ["push", f"{IMAGE_NAME}:1.2.3"],
         ["push", f"{IMAGE_NAME}:latest"],
@@ -172,7 +200,9 @@ def test_release_to_aws_ecr_by_setting_variables(release_copy: Path, recorded) -
     [login] = docker_calls(log, "login")
     assert login["argv"] == ["login", "--username", "AWS", "--password-stdin", repository.split("/")[0]]
     assert login["stdin"].strip() == "ecr-password-from-aws"
-    assert [call["argv"] for call in docker_calls(log, "push")] == [["push", f"{repository}:1.2.3"]]
+    [build] = buildx_builds(log)
+    assert f"{repository}:1.2.3" in build
+    assert not any(arg.endswith(":latest") for arg in build)
 
 
 def test_release_to_another_registry_logs_in_to_that_host(release_copy: Path, recorded) -> None:
@@ -204,6 +234,34 @@ def test_release_step_without_changesets_does_nothing(release_copy: Path, record
 
     assert done.returncode == 0, done.stderr
     assert "nothing to release" in done.stdout
+    assert calls(log) == []
+
+
+def test_release_dev_publishes_the_next_version_as_a_dev_build(release_copy: Path, recorded) -> None:
+    env, log = recorded
+    env.update(REGISTRY_USERNAME="u", REGISTRY_PASSWORD="p", BITBUCKET_BUILD_NUMBER="42", VERSION="")
+    add_change(release_copy, "minor", "Something new")
+    expected = run(["semversioner", "next-version"], release_copy).stdout.strip()
+    pending = sorted((release_copy / ".changes" / "next-release").glob("*.json"))
+
+    done = run(["bash", "ci-scripts/release-dev.sh"], release_copy, env)
+
+    assert done.returncode == 0, done.stderr
+    [build] = buildx_builds(log)
+    assert f"{IMAGE_NAME}:{expected}-dev.42" in build
+    assert f"VERSION={expected}-dev.42" in build
+    assert not any(arg.endswith(":latest") for arg in build)
+    assert sorted((release_copy / ".changes" / "next-release").glob("*.json")) == pending  # nothing released
+
+
+def test_release_dev_without_changesets_publishes_nothing(release_copy: Path, recorded) -> None:
+    env, log = recorded
+    env.update(BITBUCKET_BUILD_NUMBER="42")
+
+    done = run(["bash", "ci-scripts/release-dev.sh"], release_copy, env)
+
+    assert done.returncode == 0, done.stderr
+    assert "nothing unreleased to publish" in done.stdout
     assert calls(log) == []
 
 
@@ -288,14 +346,112 @@ def test_readme_pipe_examples_are_valid_pipelines(snippet: str | None, tmp_path:
     validate_pipelines(document)
 
 
-def test_readme_pipe_references_carry_the_released_version() -> None:
-    snippets = readme_pipe_snippets()
-    if not snippets:
-        pytest.skip("README.md has no ```yaml snippet with a pipe: yet")
-    version = pipe_yml_version(REPO_ROOT)
-    references = re.findall(rf"{re.escape(IMAGE_NAME)}:([0-9A-Za-z.+-]+)", "\n".join(snippets))
-    assert references, f"README pipe: examples should name {IMAGE_NAME}:{version} so releases bump them"
-    assert set(references) == {version}
+def versions_everywhere(root: Path) -> dict[str, set[str]]:
+    """Each place a release writes its version, with the versions found there."""
+    readme = (root / "README.md").read_text()
+    pipe_lines = re.findall(r"^\s*-?\s*pipe:\s*(\S+)\s*$", readme, re.M)
+    changelog_sections = re.findall(r"^## (\d+\.\d+\.\d+)", (root / "CHANGELOG.md").read_text(), re.M)
+    return {
+        "pipe.yml image": {pipe_yml_version(root)},
+        "semversioner": {run(["semversioner", "current-version"], root).stdout.strip()},
+        "README pipe: lines": {line.rsplit(":", 1)[1] for line in pipe_lines},
+        "README image references": set(re.findall(rf"(?<![\w.-]){re.escape(IMAGE_NAME)}:(\d[\w.+-]*)", readme)),
+        "CHANGELOG.md newest section": set(changelog_sections[:1]),
+    }
+
+
+def assert_one_version(root: Path) -> str:
+    found = versions_everywhere(root)
+    assert all(found.values()), found
+    assert len(set().union(*found.values())) == 1, found
+    return found["pipe.yml image"].pop()
+
+
+def test_pipe_yml_names_the_repository_the_readme_references() -> None:
+    repository = re.search(r"^repository:\s*https://[^/]+/(\S+?)/?$", (REPO_ROOT / "pipe.yml").read_text(), re.M)
+    assert repository and repository.group(1) == PIPE_REFERENCE
+
+
+def test_readme_pipe_lines_name_the_repository_or_the_image_explicitly() -> None:
+    """`pipe: a/b:X` is a Bitbucket repository and `pipe: docker://a/b:X` an image: no line may mix them up."""
+    lines = re.findall(r"^\s*-?\s*pipe:\s*(\S+)\s*$", (REPO_ROOT / "README.md").read_text(), re.M)
+    assert lines
+    for reference in lines:
+        name = reference.rsplit(":", 1)[0]
+        assert name in (PIPE_REFERENCE, f"docker://{IMAGE_NAME}"), reference
+
+
+def test_the_released_version_is_the_same_everywhere() -> None:
+    """pipe.yml, every README reference, the CHANGELOG's newest section and semversioner agree."""
+    if semver_released(REPO_ROOT):
+        assert_one_version(REPO_ROOT)
+    else:
+        pytest.skip("nothing released yet: CHANGELOG.md has no version section")
+
+
+def semver_released(root: Path) -> bool:
+    return bool(re.search(r"^## \d+\.\d+\.\d+", (root / "CHANGELOG.md").read_text(), re.M))
+
+
+RELEASING_DOCKER = """#!{python}
+# docker for the release flow: builds for real on the local engine (one platform, no registry),
+# records logins and pushes instead of sending anything anywhere.
+import json, os, sys
+argv = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"argv": argv}}) + "\\n")
+if argv[:1] == ["buildx"]:
+    sys.exit(1)  # as on an engine without buildx: the script falls back to one platform
+if argv[:1] == ["build"]:
+    extra = ["--network", "host", "--build-arg", "BASE_IMAGE=" + {base!r}]
+    os.execv({docker!r}, [{docker!r}, "build", *extra, *argv[1:]])
+if argv[:1] == ["version"]:
+    os.execv({docker!r}, [{docker!r}, *argv])
+if argv[:1] == ["login"]:
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.container
+def test_release_flow_from_a_clean_clone_gives_one_version_everywhere(docker_client, tmp_path: Path) -> None:
+    """release.sh as the release step runs it, registry push stubbed: the image label carries the version too."""
+    from fixtures_container import base_image_for
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(REPO_ROOT), str(clone))
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(clone), str(origin))
+    git(clone, "remote", "set-url", "origin", str(origin))
+    if not list((clone / ".changes" / "next-release").glob("*.json")):
+        add_change(clone, "patch", "A change released by the test")
+    expected = run(["semversioner", "next-version"], clone).stdout.strip()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker.jsonl"
+    stub = bin_dir / "docker"
+    stub.write_text(RELEASING_DOCKER.format(python=sys.executable, log=str(log), docker=shutil.which("docker"),
+                                            base=base_image_for(docker_client)))
+    stub.chmod(0o755)
+    image = "octopus-pack-release-test/octopus-pack"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DOCKER_IMAGE": image, "VERSION": "",
+           "REGISTRY_USERNAME": "release-bot", "REGISTRY_PASSWORD": "not-a-real-token", "PUSH_LATEST": "false",
+           "BITBUCKET_BRANCH": "main", "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+
+    try:
+        done = run(["bash", "ci-scripts/release.sh"], clone, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        label = docker_client.images.get(f"{image}:{expected}").labels["org.opencontainers.image.version"]
+    finally:
+        for leftover in docker_client.images.list(name=image):
+            docker_client.images.remove(leftover.id, force=True)
+
+    assert f"published {expected}" in done.stdout
+    assert assert_one_version(clone) == expected == label
+    pushes = [json.loads(line)["argv"] for line in log.read_text().splitlines() if '"push"' in line]
+    assert pushes == [["push", f"{image}:{expected}"]]
+    assert git(origin, "describe", "--tags", "main") == expected
+    assert not list((clone / ".changes" / "next-release").glob("*.json"))
 
 
 def test_dockerfile_passes_hadolint() -> None:
