@@ -164,9 +164,9 @@ class OidcProvider:
             raise ExchangeRefused("invalid_request", f"No service account has the ID '{account_id}'.")
         claims = self._verified_claims(subject_token, account)
         lifetime = int(self.access_token_lifetime)
-        now = time.time()
+        now = int(time.time())
         access_token = jwt.encode(
-            {"iss": "fake-octopus", "sub": account_id, "iat": int(now), "exp": int(now) + lifetime,
+            {"iss": "fake-octopus", "sub": account_id, "iat": now, "exp": now + lifetime,
              "jti": secrets.token_hex(8), "subject": claims["sub"]},
             self._secret, algorithm="HS256",
         )  # fmt: skip

@@ -149,6 +149,10 @@ class OctopusClient:
         """The text with every credential masked, for anything the server (or a library) might echo back."""
         return mask(text)
 
+    @property
+    def _credential_noun(self) -> str:
+        return "API key" if isinstance(self._credential, ApiKey) else "access token"
+
     def _auth_headers(self) -> dict[str, str]:
         """The credential's header for the next request; an exchanged token is renewed here when it runs low."""
         credential = self._credential
@@ -189,7 +193,7 @@ class OctopusClient:
             target = response.headers.get("Location", "")
             raise PipeError(
                 f"OCTOPUS_SERVER {self.server} redirects {path} to {self.without_secret(target)}: set OCTOPUS_SERVER "
-                "to the address it redirects to (the credential is not sent after a redirect)."
+                f"to the address it redirects to (the {self._credential_noun} is not sent after a redirect)."
             )
         return response
 
