@@ -313,3 +313,12 @@ def test_claims_are_described_without_the_token(bitbucket):
     described = describe_claims(token)
     assert '"acc-9"' in described and bitbucket.repository_uuid in described and token not in described
     assert "could not be read" in describe_claims("not-a-jwt")
+
+
+def test_a_custom_audience_on_the_identity_accepts_bitbuckets_default_audience(octopus, bitbucket, package):
+    default_audience = f"ari:cloud:bitbucket::workspace/{bitbucket.workspace_uuid.strip('{}')}"
+    account = octopus.add_service_account(bitbucket.issuer, bitbucket.public_key, f"{bitbucket.repository_uuid}:*",
+                                          audience=default_audience)
+    push_to_octopus(oidc_settings(octopus, account, bitbucket.token()), package, ENV)  # the token's default aud
+    assert octopus.package_bytes("MyApp", "1.0.0") == package.path.read_bytes()
+    assert octopus.requests_of("token-exchange")[0].json["audience"] == account
