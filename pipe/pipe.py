@@ -18,6 +18,7 @@ from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.octopus import OCTOPUS_SCHEMA, OctopusSettings, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
 from octopus_pack.errors import PipeError
+from octopus_pack.masking import install_mask, mask
 from octopus_pack.metadata import PIPE_YML
 from octopus_pack.pack.packager import build_package
 from octopus_pack.package_result import PackageResult
@@ -66,6 +67,7 @@ class OctopusPackPipe(Pipe):
     def run(self) -> None:
         super().run()
         _quiet_third_party_debug()
+        install_mask()  # credentials register themselves as they are read; no log line may show one
         cwd = Path.cwd()
         settings = pack_settings_from(self.variables, self.env, cwd)
         octopus = octopus_settings_from(self.variables, self.env)
@@ -120,14 +122,14 @@ def main() -> None:
     try:
         OctopusPackPipe(pipe_metadata_file=str(PIPE_YML), schema=schema).run()
     except PipeError as error:
-        message = str(error)
+        message = mask(str(error))
         fail(message[:1].upper() + message[1:])
     except KeyboardInterrupt:
         fail("Interrupted: no package was written.")
     except Exception as error:  # a bug, not bad input: still one line, the traceback only with DEBUG
         if debug:
             traceback.print_exc()
-        fail(f"Unexpected error ({type(error).__name__}: {error}). Please report it with DEBUG: 'true' output.")
+        fail(mask(f"Unexpected error ({type(error).__name__}: {error}). Please report it with DEBUG: 'true' output."))
 
 
 if __name__ == "__main__":

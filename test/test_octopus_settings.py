@@ -73,8 +73,9 @@ def test_a_name_and_its_alias_must_agree():
     assert settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_URL": SERVER, "OCTOPUS_APIKEY": KEY}) is not None
 
 
-def test_a_server_without_a_key_is_an_error():
-    with pytest.raises(PipeError, match="OCTOPUS_APIKEY is not"):
+def test_a_server_without_a_credential_names_all_three_ways():
+    with pytest.raises(PipeError, match=r"no credential is: set OCTOPUS_APIKEY .*, OCTOPUS_ACCESS_TOKEN .* or "
+                                        "OCTOPUS_SERVICE_ACCOUNT_ID"):
         settings_from({"OCTOPUS_SERVER": SERVER})
 
 

@@ -81,7 +81,7 @@ def test_debug_output_never_contains_the_api_key(clone, octopus):
 @pytest.mark.parametrize(("changes", "message"), [
     ({"OCTOPUS_APIKEY": "API-WRONGKEY0"}, "OCTOPUS_APIKEY"),
     ({"OCTOPUS_SPACE": "Nowhere"}, "Nowhere"),
-    ({"OCTOPUS_APIKEY": ""}, "OCTOPUS_APIKEY is not"),
+    ({"OCTOPUS_APIKEY": ""}, "no credential is: set OCTOPUS_APIKEY"),
 ])
 def test_octopus_mistakes_fail_with_one_line_and_exit_code_1(clone, octopus, changes, message):
     run = run_pipe_natively(bitbucket_env(clone, octopus, **changes), clone)

@@ -10,6 +10,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import resources
 from .bodies import BodyError, BodyReader, FilePart, boundary_of, read_multipart
+from .oidc import DISCOVERY_PATH, EXPIRED_TOKEN_MESSAGE, OidcIdentity, OidcProvider
 from .state import (
     ALL_PERMISSIONS,
     BAD_REQUEST_MESSAGE,
@@ -219,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             route = Route("unknown", "not_found")
         else:
             record.route = route_path
-            route = resolve_route(self.command, route_path)
+            route = self._oidc_route(route_path) or resolve_route(self.command, route_path)
         record.kind = route.kind
 
         failure = state.faults.take_failure(route.kind)
@@ -266,7 +268,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._respond(response)
 
+    def _oidc_route(self, path: str) -> Route | None:
+        """Discovery and the token exchange live outside /api, and need no credential."""
+        if path.rstrip("/").lower() == DISCOVERY_PATH:
+            action = "openid_configuration" if self.command == "GET" else "method_not_allowed"
+            return Route("openid-configuration", action)
+        if self.server.fake.oidc.is_token_endpoint(path):
+            return Route("token-exchange", "token_exchange" if self.command == "POST" else "method_not_allowed")
+        return None
+
     def _handle(self, route: Route, request: Request) -> Response:
+        if route.action in ("openid_configuration", "token_exchange"):
+            return getattr(self, f"_{route.action}")(request)
         if route.action in ("not_found", "method_not_allowed"):
             self._authenticate(request, required=False)
             if route.action == "not_found":
@@ -317,12 +330,18 @@ class _Handler(BaseHTTPRequestHandler):
         headers = request.record.headers
         credential = headers.get("x-octopus-apikey", "").strip() or request.query.get("apikey", "").strip()
         authorization = headers.get("authorization", "")
-        if not credential and authorization.lower().startswith("bearer "):
+        bearer = not credential and authorization.lower().startswith("bearer ")
+        if bearer:
             credential = authorization[len("bearer ") :].strip()
         if not credential:
             if required:
                 raise HttpError(401, behaviour.missing_key_message)
             return None
+        expiry = self.server.fake.oidc.expiry_of(credential)
+        if expiry is not None and not bearer:  # an exchanged access token is never an API key
+            raise HttpError(401, behaviour.invalid_key_message)
+        if expiry is not None and time.time() >= expiry:
+            raise HttpError(401, EXPIRED_TOKEN_MESSAGE)
         with self.state.lock:
             principal = self.state.principals.get(credential)
         if principal is None:
@@ -345,6 +364,24 @@ class _Handler(BaseHTTPRequestHandler):
         if space is None:
             raise HttpError(404, f"The resource '{space_ref}' was not found.")
         return space
+
+    # OIDC
+
+    def _openid_configuration(self, request: Request) -> Response:
+        return Response(200, self.server.fake.oidc.discovery_document(self.server.fake.url))
+
+    def _token_exchange(self, request: Request) -> Response:
+        content_type = request.record.headers.get("content-type", "").lower()
+        if "application/x-www-form-urlencoded" in content_type:
+            data = _read_raw(request)
+            fields: Any = dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True))
+            request.record.json = fields
+        else:
+            fields = _read_json(request)
+        if not isinstance(fields, dict):
+            return Response(400, {"error": "invalid_request", "error_description": "The body must be a JSON object."})
+        status, answer = self.server.fake.oidc.exchange(fields)
+        return Response(status, answer)
 
     # system endpoints
 
@@ -668,6 +705,15 @@ def _package_name(part: FilePart) -> PackageName:
         raise HttpError(400, BAD_REQUEST_MESSAGE, [str(error)]) from None
 
 
+def _read_raw(request: Request) -> bytes:
+    chunks = []
+    while block := request.body.read():
+        chunks.append(block)
+        if sum(len(c) for c in chunks) > MAX_JSON_BODY:
+            raise HttpError(413, "The request body is too large.")
+    return b"".join(chunks)
+
+
 def _read_json(request: Request) -> Any:
     chunks = []
     total = 0
@@ -753,6 +799,7 @@ class FakeOctopus:
         self.api_key = DEFAULT_API_KEY
         self.access_token = DEFAULT_ACCESS_TOKEN
         self.space_id = DEFAULT_SPACE_ID
+        self.oidc = OidcProvider(self.state.principals, self.state.lock)
         self.stopping = threading.Event()
         self._server: _HttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -831,6 +878,13 @@ class FakeOctopus:
         """A new valid key with all permissions minus `without` (or exactly `permissions`)."""
         granted = frozenset(permissions) if permissions is not None else ALL_PERMISSIONS - frozenset(without)
         return self.state.add_principal(granted, username)
+
+    def add_service_account(self, issuer: str, public_key: Any, subject: str, *, audience: str | None = None,
+                            permissions: Iterable[str] | None = None) -> str:
+        """A service account trusting OIDC tokens of `issuer` whose sub matches `subject`; returns its ID."""
+        identity = OidcIdentity(issuer, public_key, subject, audience)
+        granted = frozenset(permissions) if permissions is not None else ALL_PERMISSIONS
+        return self.oidc.add_service_account(identity, permissions=granted)
 
     def add_package(self, file_name: str, content: bytes | Path, *, space_id: str = DEFAULT_SPACE_ID) -> StoredPackage:
         """Put `MyApp.1.0.0.zip` into a space's feed directly, as if pushed earlier."""

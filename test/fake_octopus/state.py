@@ -34,6 +34,8 @@ ROUTE_KINDS = (
     "delta-upload",  # POST .../packages/{packageId}/{baseVersion}/delta
     "build-information",  # POST .../build-information
     "build-information-read",  # GET .../build-information, .../build-information/{id}
+    "openid-configuration",  # GET /.well-known/openid-configuration
+    "token-exchange",  # POST the discovered token endpoint (/token/v1)
     "unknown",  # anything no route matched
 )
 """Names used for per-route faults (`fail_next`, `set_delay`, `drop_next`) and in `RequestRecord.kind`."""

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from octopus_pack.config.booleans import parse_boolean
+from octopus_pack.config.credentials import CREDENTIAL_SCHEMA, ApiKey, Credential, credential_from, describe_credential
 from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ DEFAULT_COMMIT_LIMIT = 100
 
 OCTOPUS_SCHEMA: dict[str, dict[str, Any]] = {
     "OCTOPUS_SERVER": {"type": "string", "required": False},
-    "OCTOPUS_APIKEY": {"type": "string", "required": False},
+    **CREDENTIAL_SCHEMA,
     "OCTOPUS_SPACE": {"type": "string", "required": False},
     "OVERWRITE_MODE": {"type": "string", "required": False, "default": "FailIfExists"},
     "PUSH_PACKAGE": {"type": "boolean", "required": False, "default": True},
@@ -36,9 +37,6 @@ OCTOPUS_SCHEMA: dict[str, dict[str, Any]] = {
 
 ALIASES = {"OCTOPUS_SERVER": "OCTOPUS_URL", "OCTOPUS_APIKEY": "OCTOPUS_API_KEY"}
 """The Go CLI's and GitHub Actions' names, read from the raw environment so copied pipelines keep working."""
-
-API_KEY_FORMAT = re.compile(r"^API-[A-Z0-9]+$")
-
 
 class OverwriteMode(StrEnum):
     """What the server does when the package or build information already exists (names as the API spells them)."""
@@ -66,36 +64,12 @@ _OVERWRITE_SPELLINGS = {
 }
 
 
-class ApiKey:
-    """An API key that prints as <hidden>, so no repr, f-string or log line can leak it by accident."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The key itself: only for the request header."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<hidden>"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ApiKey) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
 @dataclass(frozen=True)
 class OctopusSettings:
     """Where and how to push. The fields after `commit_limit` are tuning knobs for tests, not pipe variables."""
 
     server: str  # base URL, no trailing slash; may contain a sub-path such as https://host/octopus
-    api_key: ApiKey
+    api_key: ApiKey | None = None  # the API-key way; give this or `credential`, not both
     space: str | None = None  # name or Spaces-N; None means the server's default space
     overwrite_mode: OverwriteMode = OverwriteMode.FAIL_IF_EXISTS
     push_package: bool = True
@@ -110,15 +84,27 @@ class OctopusSettings:
     backoff_factor: float = 1.0  # seconds; retry n waits backoff_factor * 2**(n-1)
     progress_interval: float = 10.0  # seconds between upload progress lines
     delta_size_limit: float = field(default=0.95, repr=False)  # Octopus.Client's rule: bigger deltas are not worth it
+    credential: Credential | None = None  # an AccessToken or OidcExchange (an ApiKey works too)
+    token_refresh_margin: float = 300.0  # seconds: an exchanged token with less left is renewed before a request
+
+    def __post_init__(self) -> None:
+        if (self.api_key is None) == (self.credential is None):
+            raise ValueError("OctopusSettings needs exactly one of api_key and credential")
+
+    @property
+    def auth(self) -> Credential:
+        """The credential to sign requests with, whichever field holds it."""
+        return self.credential or self.api_key  # type: ignore[return-value]
 
     def describe(self) -> str:
-        """One line for DEBUG output: every setting except the key's value."""
+        """One line for DEBUG output: every setting except the credential's value."""
         space = self.space or "(default space)"
         tls = "not verified" if self.insecure_skip_tls_verify else (f"CA bundle {self.ca_bundle}" if self.ca_bundle
                                                                      else "system CAs")
         return (
-            f"server={self.server} api_key=<hidden> space={space} overwrite_mode={self.overwrite_mode.value} "
-            f"push_package={self.push_package} push_build_information={self.push_build_information} "
+            f"server={self.server} {describe_credential(self.auth)} space={space} "
+            f"overwrite_mode={self.overwrite_mode.value} push_package={self.push_package} "
+            f"push_build_information={self.push_build_information} "
             f"delta_compression={self.delta_compression} timeout={self.timeout:g}s tls={tls} "
             f"commit_limit={self.commit_limit}"
         )
@@ -130,24 +116,16 @@ class OctopusSettings:
 def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) -> OctopusSettings | None:
     """Settings for pushing, or None when OCTOPUS_SERVER is not given (the pipe then only packs)."""
     server = _aliased("OCTOPUS_SERVER", variables, env)
-    api_key = _aliased("OCTOPUS_APIKEY", variables, env)
     if not server:
-        if api_key:
-            log.warning("OCTOPUS_APIKEY is set but OCTOPUS_SERVER is not, so nothing is pushed to Octopus.")
+        given = [name for name in CREDENTIAL_SCHEMA if _credential_variable(name, variables, env)]
+        if given:
+            log.warning(f"{given[0]} is set but OCTOPUS_SERVER is not, so nothing is pushed to Octopus.")
         return None
-    if not api_key:
-        raise PipeError(
-            "OCTOPUS_SERVER is set but OCTOPUS_APIKEY is not: add the API key as a secured repository variable "
-            "and pass it as OCTOPUS_APIKEY: $OCTOPUS_APIKEY."
-        )
-    if not API_KEY_FORMAT.match(api_key):
-        raise PipeError(
-            "OCTOPUS_APIKEY does not look like an Octopus API key (API- followed by capital letters and digits): "
-            "check that the variable holds the key itself, without quotes or spaces."
-        )
+    credential = credential_from(variables, env, lambda name: _credential_variable(name, variables, env))
     settings = OctopusSettings(
         server=normalised_server_url(server),
-        api_key=ApiKey(api_key),
+        api_key=credential if isinstance(credential, ApiKey) else None,
+        credential=None if isinstance(credential, ApiKey) else credential,
         space=_given(variables.get("OCTOPUS_SPACE")),
         overwrite_mode=OverwriteMode.parse(str(variables.get("OVERWRITE_MODE") or "FailIfExists")),
         push_package=_flag(variables, "PUSH_PACKAGE", True),
@@ -205,6 +183,11 @@ def _aliased(name: str, variables: Mapping[str, Any], env: Mapping[str, str]) ->
     if value and alias_value and value != alias_value:
         raise PipeError(f"{name} and {alias} are both set, to different values: keep only {name}.")
     return value or alias_value
+
+
+def _credential_variable(name: str, variables: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """A credential variable as set: through its alias where it has one, else as given."""
+    return _aliased(name, variables, env) if name in ALIASES else _given(variables.get(name))
 
 
 def _flag(variables: Mapping[str, Any], name: str, default: bool) -> bool:

@@ -14,9 +14,12 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.util.retry import Retry
 
+from octopus_pack.config.credentials import AccessToken, ApiKey, OidcExchange
 from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
+from octopus_pack.masking import mask
 from octopus_pack.metadata import PIPE_NAME, pipe_version
+from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, exchange_step_token, unverified_claims, utc_time
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +57,13 @@ class OctopusClient:
 
     def __init__(self, settings: OctopusSettings, agent: str) -> None:
         self.server = settings.server
-        self._secret = settings.api_key.reveal()
+        self._credential = settings.auth
+        self._exchanged: RenewingAccessToken | None = None
+        if isinstance(self._credential, OidcExchange):
+            self._exchanged = _renewing_token(self, self._credential, settings.token_refresh_margin)
         self._timeout = (settings.connect_timeout, settings.timeout)
         self._session = requests.Session()
-        self._session.headers.update(
-            {"X-Octopus-ApiKey": self._secret, "Accept": "application/json", "User-Agent": agent}
-        )
+        self._session.headers.update({"Accept": "application/json", "User-Agent": agent})
         # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting.
         self._verify: bool | str = True
         if settings.insecure_skip_tls_verify:
@@ -142,15 +146,38 @@ class OctopusClient:
         return self.without_secret(" ".join(text.split()))
 
     def without_secret(self, text: str) -> str:
-        """The text with the API key masked, for anything the server (or a library) might echo back."""
-        return text.replace(self._secret, "<hidden>")
+        """The text with every credential masked, for anything the server (or a library) might echo back."""
+        return mask(text)
+
+    @property
+    def _credential_noun(self) -> str:
+        return "API key" if isinstance(self._credential, ApiKey) else "access token"
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The credential's header for the next request; an exchanged token is renewed here when it runs low."""
+        credential = self._credential
+        if isinstance(credential, ApiKey):
+            return {"X-Octopus-ApiKey": credential.reveal()}
+        token = self._exchanged.current().token if self._exchanged else credential
+        assert isinstance(token, AccessToken)
+        return {"Authorization": f"Bearer {token.reveal()}"}
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs["headers"] = {**self._auth_headers(), **(kwargs.get("headers") or {})}
+        response = self._send_unauthenticated(method, self.url(path), **kwargs)
+        if response.status_code == 401 and not isinstance(self._credential, ApiKey):
+            raise token_rejected(self._credential, self._exchanged, self.server, method, path,
+                                 self.error_text(response))
+        return response
+
+    def _send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request with no credential header: the OIDC discovery and exchange, and the base of _send."""
+        path = _path_and_query(url, self.server)
         started = time.monotonic()
         try:
-            # Redirects are not followed: requests would carry the X-Octopus-ApiKey header to any host.
+            # Redirects are not followed: requests would carry the credential's header to any host.
             response = self._session.request(
-                method, self.url(path), timeout=self._timeout, verify=self._verify, allow_redirects=False, **kwargs
+                method, url, timeout=self._timeout, verify=self._verify, allow_redirects=False, **kwargs
             )
         except requests.exceptions.SSLError as error:
             raise PipeError(
@@ -166,7 +193,7 @@ class OctopusClient:
             target = response.headers.get("Location", "")
             raise PipeError(
                 f"OCTOPUS_SERVER {self.server} redirects {path} to {self.without_secret(target)}: set OCTOPUS_SERVER "
-                "to the address it redirects to (the API key is not sent after a redirect)."
+                f"to the address it redirects to (the {self._credential_noun} is not sent after a redirect)."
             )
         return response
 
@@ -179,6 +206,56 @@ class OctopusClient:
                 response.status_code, response.request.method or "?", _path_of(response),
                 f"expected JSON but got {response.headers.get('Content-Type') or 'no content type'}",
             ) from None  # fmt: skip
+
+
+def _renewing_token(client: OctopusClient, credential: OidcExchange, margin: float) -> RenewingAccessToken:
+    """The exchanged token of `credential`, fetched with the client's TLS and timeouts but no credential header."""
+
+    def exchange() -> IssuedToken:
+        try:
+            return exchange_step_token(client._send_unauthenticated, client.server, credential.service_account_id,
+                                       credential.step_token.reveal())
+        except TransferInterrupted as error:
+            raise PipeError(f"cannot reach OCTOPUS_SERVER {client.server} for the OIDC token exchange: "
+                            f"{error}") from None
+
+    return RenewingAccessToken(exchange, margin)
+
+
+def token_rejected(credential: object, exchanged: RenewingAccessToken | None, server: str, method: str, path: str,
+                   server_said: str) -> PipeError:
+    """A 401 to a Bearer token: say whether it had expired, since that is what usually happened."""
+    if exchanged is not None and exchanged.issued is not None:
+        account = credential.service_account_id if isinstance(credential, OidcExchange) else "?"
+        if exchanged.has_expired():
+            return PipeError(
+                f"the Octopus access token of service account {account} expired at "
+                f"{utc_time(exchanged.issued.expires_at)}, during {method} {path} (it lasts "
+                f"{exchanged.issued.lifetime / 60:.0f} minutes; {server} said: {server_said}): run the step again "
+                f"(a new token is exchanged before any request that would start with less than "
+                f"{exchanged.margin:.0f} s left)."
+            )
+        return PipeError(
+            f"{server} rejected the access token of service account {account} that it had just issued "
+            f"({method} {path}: {server_said}): check that the service account is still enabled."
+        )
+    assert isinstance(credential, AccessToken)
+    exp = unverified_claims(credential.reveal()).get("exp")
+    if isinstance(exp, int | float) and exp <= time.time():
+        return PipeError(
+            f"OCTOPUS_ACCESS_TOKEN expired at {utc_time(exp)}, so {server} refused {method} {path} ({server_said}): "
+            "pass a new access token, or set OCTOPUS_SERVICE_ACCOUNT_ID instead so the pipe exchanges Bitbucket's "
+            "OIDC token for a fresh one on every run."
+        )
+    return PipeError(
+        f"OCTOPUS_ACCESS_TOKEN was rejected by {server} ({server_said}): pass a current access token for this "
+        "server (tokens last about an hour), or use OCTOPUS_SERVICE_ACCOUNT_ID with `oidc: true` on the step."
+    )
+
+
+def _path_and_query(url: str, server: str) -> str:
+    """What log lines and messages show for a URL: the part after the server address."""
+    return (url[len(server):] or "/") if url.startswith(server) else url
 
 
 def connection_problem(error: BaseException) -> str:
