@@ -18,6 +18,7 @@ from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.octopus import OCTOPUS_SCHEMA, OctopusSettings, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
 from octopus_pack.errors import PipeError
+from octopus_pack.masking import install_mask
 from octopus_pack.metadata import PIPE_YML
 from octopus_pack.pack.packager import build_package
 from octopus_pack.package_result import PackageResult
@@ -116,6 +117,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # so a cancelled step still removes partial files
+    install_mask()  # every line printed from here on, ours, the toolkit's, urllib3's and the final ✖, is masked
     debug = parse_boolean(os.environ.get("DEBUG", "")) is True
     try:
         OctopusPackPipe(pipe_metadata_file=str(PIPE_YML), schema=schema).run()

@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from octopus_pack.config.booleans import parse_boolean
+from octopus_pack.config.proxies import Proxy, proxy_for
 from octopus_pack.errors import PipeError
+from octopus_pack.masking import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class ApiKey:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register_secret(value)  # masked in every printed line from now on, even when a server echoes it
 
     def reveal(self) -> str:
         """The key itself: only for the request header."""
@@ -110,6 +113,7 @@ class OctopusSettings:
     backoff_factor: float = 1.0  # seconds; retry n waits backoff_factor * 2**(n-1)
     progress_interval: float = 10.0  # seconds between upload progress lines
     delta_size_limit: float = field(default=0.95, repr=False)  # Octopus.Client's rule: bigger deltas are not worth it
+    proxy: Proxy | None = None  # from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (config.proxies); None: connect directly
 
     def describe(self) -> str:
         """One line for DEBUG output: every setting except the key's value."""
@@ -120,7 +124,7 @@ class OctopusSettings:
             f"server={self.server} api_key=<hidden> space={space} overwrite_mode={self.overwrite_mode.value} "
             f"push_package={self.push_package} push_build_information={self.push_build_information} "
             f"delta_compression={self.delta_compression} timeout={self.timeout:g}s tls={tls} "
-            f"commit_limit={self.commit_limit}"
+            f"commit_limit={self.commit_limit} proxy={self.proxy or 'none'}"
         )
 
     def __repr__(self) -> str:
@@ -145,8 +149,9 @@ def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) 
             "OCTOPUS_APIKEY does not look like an Octopus API key (API- followed by capital letters and digits): "
             "check that the variable holds the key itself, without quotes or spaces."
         )
+    base_url = normalised_server_url(server)
     settings = OctopusSettings(
-        server=normalised_server_url(server),
+        server=base_url,
         api_key=ApiKey(api_key),
         space=_given(variables.get("OCTOPUS_SPACE")),
         overwrite_mode=OverwriteMode.parse(str(variables.get("OVERWRITE_MODE") or "FailIfExists")),
@@ -157,6 +162,7 @@ def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) 
         ca_bundle=_ca_bundle(variables.get("OCTOPUS_CA_BUNDLE")),
         insecure_skip_tls_verify=_flag(variables, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False),
         commit_limit=int(variables.get("BUILD_INFORMATION_COMMIT_LIMIT") or DEFAULT_COMMIT_LIMIT),
+        proxy=proxy_for(base_url, env),
     )
     if settings.ca_bundle and settings.insecure_skip_tls_verify:
         raise PipeError(
