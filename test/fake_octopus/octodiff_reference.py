@@ -73,7 +73,7 @@ def _exactly(stream: BinaryIO, size: int) -> bytes:
     return data
 
 
-def _pump(source: BinaryIO, length: int, out: BinaryIO, digest: "hashlib._Hash", problem: str) -> None:
+def _pump(source: BinaryIO, length: int, out: BinaryIO, digest: hashlib._Hash, problem: str) -> None:
     if length < 0:
         raise DeltaError("a command has a negative length")
     while length:

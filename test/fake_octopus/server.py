@@ -8,8 +8,8 @@ import json
 import re
 import shutil
 import socket
-import struct
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -24,13 +24,13 @@ from .bodies import BodyError, BodyReader, FilePart, boundary_of, read_multipart
 from .state import (
     ALL_PERMISSIONS,
     BAD_REQUEST_MESSAGE,
-    Cut,
     DEFAULT_ACCESS_TOKEN,
     DEFAULT_API_KEY,
     DEFAULT_SPACE_ID,
     DUPLICATE_BUILD_INFORMATION_MESSAGE,
     MISSING_PERMISSION_MESSAGE,
     Behaviour,
+    Cut,
     OctopusState,
     OverwriteMode,
     PackageName,
@@ -423,8 +423,9 @@ class _Handler(BaseHTTPRequestHandler):
             spaces = [s for s in spaces if s.id.lower() in wanted]
         filters = {k: v for k, v in (("name", name), ("partialName", partial), ("ids", ids)) if v}
         skip, take = _paging(request)
-        if self.state.behaviour.endless_spaces_paging:  # a broken server or proxy: the same page for ever
-            page = resources.paged("Space", spaces, 0, take, "/api/spaces", filters, resources.space_resource)
+        if self.state.behaviour.endless_spaces_paging:  # a broken server or proxy: the same full page for ever
+            filler = [Space(f"Spaces-{9000 + n}", f"Filler {n:04}") for n in range(max(take - len(spaces), 0))]
+            page = resources.paged("Space", spaces + filler, 0, take, "/api/spaces", filters, resources.space_resource)
             return Response(200, {**page, "TotalResults": 10**9, "NumberOfPages": 10**9 // max(take, 1)})
         return Response(
             200, resources.paged("Space", spaces, skip, take, "/api/spaces", filters, resources.space_resource)
