@@ -883,11 +883,16 @@ class FakeOctopus:
                 space.is_default = space_id is not None and space.id.lower() == space_id.lower()
 
     def add_api_key(
-        self, *, without: Iterable[str] = (), permissions: Iterable[str] | None = None, username: str | None = None
+        self,
+        *,
+        without: Iterable[str] = (),
+        permissions: Iterable[str] | None = None,
+        username: str | None = None,
+        key: str | None = None,
     ) -> str:
-        """A new valid key with all permissions minus `without` (or exactly `permissions`)."""
+        """A new valid key (`key`, or a made-up one) with all permissions minus `without` (or exactly `permissions`)."""
         granted = frozenset(permissions) if permissions is not None else ALL_PERMISSIONS - frozenset(without)
-        return self.state.add_principal(granted, username)
+        return self.state.add_principal(granted, username, key)
 
     def add_package(self, file_name: str, content: bytes | Path, *, space_id: str = DEFAULT_SPACE_ID) -> StoredPackage:
         """Put `MyApp.1.0.0.zip` into a space's feed directly, as if pushed earlier."""

@@ -400,11 +400,11 @@ class OctopusState:
         with self.lock:
             return next((s for s in self.spaces.values() if s.is_default), None)
 
-    def add_principal(self, permissions: frozenset[str], username: str | None = None) -> str:
+    def add_principal(self, permissions: frozenset[str], username: str | None = None, key: str | None = None) -> str:
         with self.lock:
             number = self._next_key
             self._next_key += 1
-            key = f"API-FAKEKEY{number:04d}"
+            key = key or f"API-FAKEKEY{number:04d}"
             user_number = len({p.user_id for p in self.principals.values()}) + 1
             self.principals[key] = Principal(f"Users-{user_number}", username or f"fake-user-{number}", permissions)
             return key

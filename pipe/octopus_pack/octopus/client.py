@@ -1,5 +1,6 @@
 """A thin HTTP client for the Octopus REST API: one session, the key header, TLS, timeouts, retries, error text."""
 
+import http.client
 import json
 import logging
 import platform
@@ -197,9 +198,17 @@ class OctopusClient:
 
 
 class _InterruptionRetry(Retry):
-    """urllib3 counts a TLS error as 'other' and never retries it; a reset or EOF under TLS is a read error."""
+    """One path for every interrupted GET: urllib3 counts TLS errors and proxy-wrapped drops as 'other'
+    and never retries them, but a reset or EOF under TLS or through a proxy is a read error like any other.
+    Certificate failures and refused connections (to the server or the proxy) are not read errors."""
 
     def _is_read_error(self, err: Exception) -> bool:
+        if isinstance(err, urllib3.exceptions.ProxyError):
+            err = err.original_error
+            if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
+                return False
+            if not isinstance(err, urllib3.exceptions.SSLError):
+                return isinstance(err, OSError | http.client.HTTPException | urllib3.exceptions.ProtocolError)
         if isinstance(err, urllib3.exceptions.SSLError):
             return not isinstance(_root_cause(err), ssl.SSLCertVerificationError)
         return super()._is_read_error(err)
