@@ -40,7 +40,7 @@ def not_octopus(response: requests.Response, what: str, expected: str, mask: Any
     )
     return PipeError(
         f"Octopus did not confirm {what}: HTTP {response.status_code} came back as {seen}, not {expected}. "
-        f"Likely cause: {cause}. Nothing is known to be stored."
+        f"Likely cause: {cause}."
     )
 
 
