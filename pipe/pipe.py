@@ -118,6 +118,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # so a cancelled step still removes partial files
+    install_mask()  # every line printed from here on, ours, the toolkit's, urllib3's and the final ✖, is masked
     debug = parse_boolean(os.environ.get("DEBUG", "")) is True
     try:
         OctopusPackPipe(pipe_metadata_file=str(PIPE_YML), schema=schema).run()

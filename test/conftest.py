@@ -3,5 +3,6 @@
 pytest_plugins = [
     "fixtures_pipe",
     "fixtures_octopus",
+    "fixtures_network",
     "fixtures_container",
 ]

@@ -194,15 +194,39 @@ def test_the_payload_matches_the_octopus_docs_sample():
 
 @pytest.mark.parametrize("status", [400, 409])
 def test_existing_build_information_under_fail_if_exists(octopus, repo, status):
+    """Stored by another run between our look-up and our POST: the server's refusal gets the same advice."""
     octopus.behaviour.duplicate_build_information_status = status
     head = repo.commit("one")
     push_to_octopus(settings_for(octopus), package("1.0.1"), bitbucket_env(repo.path, head, 1))
+    octopus.fail_next("build-information-read", status=404, times=2)
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings_for(octopus), package("1.0.1"), bitbucket_env(repo.path, head, 2))
     message = str(error.value)
     assert message.startswith("build information for petclinic 1.0.1 is already in Octopus (space 'Default'")
     assert "OVERWRITE_MODE: 'IgnoreIfExists'" in message
     assert message.endswith("Metadata for the specified Package ID and version already exists.")
+
+
+def test_other_build_information_on_the_server_is_refused_before_sending(octopus, repo):
+    head = repo.commit("one")
+    push_to_octopus(settings_for(octopus), package("1.0.1"), bitbucket_env(repo.path, head, 1))
+    with pytest.raises(PipeError) as error:
+        push_to_octopus(settings_for(octopus), package("1.0.1"), bitbucket_env(repo.path, head, 2))
+    assert str(error.value).startswith(
+        "build information for petclinic 1.0.1 is already in Octopus (space 'Default' (Spaces-1)) from another "
+        f"build (build 1, commit {head[:12]}) and OVERWRITE_MODE is FailIfExists, so nothing was sent: "
+    )
+    assert len(octopus.requests_of("build-information")) == 1
+
+
+@pytest.mark.parametrize("mode", list(OverwriteMode))
+def test_a_rerun_of_the_same_build_sends_nothing_and_succeeds(octopus, repo, mode, caplog):
+    caplog.set_level(logging.INFO)
+    head = repo.commit("one")
+    push_to_octopus(settings_for(octopus), package("1.0.1"), bitbucket_env(repo.path, head, 1))
+    push_to_octopus(settings_for(octopus, overwrite_mode=mode), package("1.0.1"), bitbucket_env(repo.path, head, 1))
+    assert len(octopus.requests_of("build-information")) == 1
+    assert "Octopus already holds identical build information for petclinic 1.0.1" in caplog.text
 
 
 def test_ignore_if_exists_keeps_the_record(octopus, repo):

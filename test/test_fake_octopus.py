@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from fake_octopus import FakeOctopus, version_sort_key
+from fake_octopus import FakeOctopus, octodiff_reference, version_sort_key
 from fake_octopus.bodies import BodyError, BodyReader, read_multipart
 from fake_octopus.state import commit_link_base, parse_package_file_name
 
@@ -554,8 +554,6 @@ def test_delta_disabled_hides_links_and_routes(octopus: FakeOctopus) -> None:
 
 
 def test_delta_signature_uses_the_highest_stored_version(octopus: FakeOctopus) -> None:
-    from octopus_pack.octodiff import build_signature
-
     octopus.add_package("MyApp.1.0.4.zip", b"four" * 1000)
     octopus.add_package("MyApp.1.0.10.zip", b"ten" * 1000)
     response = requests.get(
@@ -566,7 +564,7 @@ def test_delta_signature_uses_the_highest_stored_version(octopus: FakeOctopus) -
     assert body["BaseVersion"] == "1.0.10"
     signature = base64.b64decode(body["Signature"])
     assert signature.startswith(b"OCTOSIG\x01")
-    assert signature == build_signature(io.BytesIO(b"ten" * 1000))
+    assert signature == octodiff_reference.signature(io.BytesIO(b"ten" * 1000))
 
 
 def test_delta_upload_round_trip(octopus: FakeOctopus) -> None:

@@ -126,11 +126,13 @@ def test_fail_if_exists_refuses_and_names_the_other_modes(octopus, package):
     assert "OVERWRITE_MODE: 'IgnoreIfExists'" in message and "'OverwriteExisting'" in message
     assert "\n" not in message
     assert octopus.package_bytes("MyApp", "1.0.0") == b"an older build"
+    assert octopus.requests_of("upload") == []  # refused after the look-up, before any byte went up
 
 
 def test_old_servers_answering_400_for_duplicates_get_the_same_advice(octopus, package):
     octopus.behaviour.duplicate_package_status = 400
     octopus.add_package("MyApp.1.0.0.zip", b"an older build")
+    octopus.fail_next("packages", status=404, times=2)  # as if another run stored it just after our look-up
     with pytest.raises(PipeError, match="OVERWRITE_MODE: 'IgnoreIfExists'"):
         push_to_octopus(settings_for(octopus), package, ENV)
 
@@ -141,14 +143,16 @@ def test_ignore_if_exists_keeps_the_server_copy_and_warns_when_it_differs(octopu
     assert octopus.package_bytes("MyApp", "1.0.0") == b"an older build"
     assert "was already on the server and was kept" in info_logs.text
     assert "differs from this build" in info_logs.text
-    assert octopus.requests_of("upload")[0].query == {"overwriteMode": "IgnoreIfExists"}
+    assert octopus.requests_of("upload") == []
 
 
-def test_ignore_if_exists_with_the_same_bytes_is_quiet(octopus, package, info_logs):
+@pytest.mark.parametrize("mode", list(OverwriteMode))
+def test_identical_content_on_the_server_is_a_success_without_upload(octopus, package, info_logs, mode):
     octopus.add_package("MyApp.1.0.0.zip", package.path.read_bytes())
-    push_to_octopus(settings_for(octopus, overwrite_mode=OverwriteMode.IGNORE_IF_EXISTS), package, ENV)
-    assert "was already on the server and was kept" in info_logs.text
+    push_to_octopus(settings_for(octopus, overwrite_mode=mode), package, ENV)
+    assert "Octopus already holds identical content for MyApp.1.0.0.zip" in info_logs.text
     assert "differs" not in info_logs.text
+    assert octopus.requests_of("upload") == [] and octopus.requests_of("delta-upload") == []
 
 
 def test_overwrite_existing_replaces_the_server_copy(octopus, package, info_logs):
@@ -360,8 +364,7 @@ def test_a_dropped_connection_after_the_server_stored_the_package(octopus, packa
     assert len(octopus.requests_of("upload")) == 1
     assert octopus.package_bytes("MyApp", "1.0.0") == package.path.read_bytes()
     assert "the server already has it" in info_logs.text
-    (check,) = octopus.requests_of("packages")
-    assert check.route == "/api/Spaces-1/packages/MyApp.1.0.0"
+    assert octopus.requests_of("packages")[-1].route == "/api/Spaces-1/packages/packages-MyApp.1.0.0"
 
 
 def test_a_timeout_after_the_server_stored_the_package(octopus, package, info_logs):
@@ -455,6 +458,7 @@ def test_a_duplicate_refused_on_the_delta_route_does_not_fall_back(octopus, tmp_
     files["lib/part0.bin"] = b"x" * 100
     octopus.add_package("MyApp.1.0.1.zip", first.path.read_bytes())  # an earlier build of 1.0.1, close enough
     second = write_package(tmp_path / "MyApp.1.0.1.zip", files, "MyApp", "1.0.1")
+    octopus.fail_next("packages", status=404, times=2)  # stored by another run just after our look-up
     with pytest.raises(PipeError, match="OVERWRITE_MODE: 'IgnoreIfExists'"):
         push_to_octopus(settings_for(octopus), second, ENV)
     assert len(octopus.requests_of("upload")) == 1
@@ -489,7 +493,8 @@ def test_debug_output_never_contains_the_key(octopus, package, caplog, capfd, tm
     octopus.fail_next("build-information", status=500, message=f"echoing {octopus.api_key} back", times=None)
     rerun = env | {"BITBUCKET_BUILD_NUMBER": "43"}  # so the failing push is not mistaken for the first one
     for attempt in (
-        lambda: push_to_octopus(settings, package, rerun),
+        lambda: push_to_octopus(dataclasses.replace(settings, overwrite_mode=OverwriteMode.OVERWRITE_EXISTING),
+                                package, rerun),
         lambda: push_to_octopus(dataclasses.replace(settings, space="Nope"), package, env),
         lambda: push_to_octopus(dataclasses.replace(settings, server=f"http://127.0.0.1:{free_port()}"), package,
                                 env),
@@ -640,7 +645,8 @@ def spaceless_server() -> Iterator[str]:
 
 
 def test_a_server_without_spaces_takes_the_api_under_api(spaceless_server, package):
-    settings = OctopusSettings(server=spaceless_server, api_key=ApiKey("API-ABC123"), retries=0)
+    settings = OctopusSettings(server=spaceless_server, api_key=ApiKey("API-ABC123"), retries=0,
+                               push_build_information=False)
     with pytest.raises(PipeError, match=r"Octopus refused MyApp\.1\.0\.0\.zip \(HTTP 418\)"):
         push_to_octopus(settings, package, ENV)
     assert SpacelessOctopus.posted == ["/api/packages/raw?overwriteMode=FailIfExists"]

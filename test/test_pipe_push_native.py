@@ -92,11 +92,26 @@ def test_octopus_mistakes_fail_with_one_line_and_exit_code_1(clone, octopus, cha
     assert octopus.api_key not in run.output
 
 
-def test_an_existing_package_points_at_overwrite_mode_and_ignore_if_exists_succeeds(clone, octopus):
-    env = bitbucket_env(clone, octopus, PUSH_BUILD_INFORMATION="false")
+def test_a_rerun_succeeds_without_a_second_upload(clone, octopus):
+    """Bitbucket's Rerun of a step: same VERSION, same bytes, default FailIfExists."""
+    env = bitbucket_env(clone, octopus, SOURCE_DATE_EPOCH="1700000000")
     assert run_pipe_natively(env, clone).returncode == 0
     again = run_pipe_natively({**env, "OVERWRITE": "true"}, clone)
+    assert again.returncode == 0, again.output
+    assert "already holds identical content for RandomQuotes.1.0.0.7.zip" in again.output
+    assert "already holds identical build information" in again.output
+    assert len(octopus.requests_of("upload")) == 1 and len(octopus.requests_of("build-information")) == 1
+    assert octopus.stored_copies("RandomQuotes", "1.0.0.7") == [octopus.package("RandomQuotes", "1.0.0.7").sha1]
+
+
+def test_other_content_points_at_overwrite_mode_and_ignore_if_exists_succeeds(clone, octopus):
+    env = bitbucket_env(clone, octopus, PUSH_BUILD_INFORMATION="false")
+    assert run_pipe_natively(env, clone).returncode == 0
+    (clone / "src" / "app.js").write_text("console.log('v3')")
+    again = run_pipe_natively({**env, "OVERWRITE": "true"}, clone)
     assert again.returncode == 1
-    assert "OVERWRITE_MODE" in next(line for line in again.stdout.splitlines() if "✖" in line)
+    (failure,) = [line for line in again.stdout.splitlines() if "✖" in line]
+    assert "with different content" in failure and "OVERWRITE_MODE" in failure
     ignored = run_pipe_natively({**env, "OVERWRITE": "true", "OVERWRITE_MODE": "IgnoreIfExists"}, clone)
     assert ignored.returncode == 0, ignored.output
+    assert len(octopus.requests_of("upload")) == 1

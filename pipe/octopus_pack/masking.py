@@ -1,11 +1,18 @@
 """Secrets never reach the log: every printed line passes through one mask, whoever wrote it.
 
-Register a secret the moment it is known (an API key, an access token, an OIDC step token); the filter on
-the root logger's handlers then replaces it in every record, ours, the toolkit's and urllib3's alike,
-including text a server echoed back. `mask()` serves the few lines printed without logging.
+Register a secret the moment it is known (an API key, an access token, an OIDC step token, a proxy
+password). `install_mask()` then covers both ways text leaves the process:
+- a filter on the root logger's handlers rewrites each record (message, arguments, exception and stack
+  text), so our lines, the toolkit's and urllib3's are masked, including text a server echoed back;
+- sys.stdout and sys.stderr are wrapped, so print() lines (the toolkit's final ✔/✖ line) and tracebacks
+  are masked too.
+`mask()` serves anything else that must be shown.
 """
 
+import io
 import logging
+import sys
+from typing import TextIO
 
 HIDDEN = "<hidden>"
 _MIN_SECRET_LENGTH = 8  # shorter strings would mask ordinary words; no real credential is that short
@@ -30,16 +37,48 @@ class SecretMask(logging.Filter):
     """A handler filter that rewrites each record's final text, so arguments and exceptions are covered too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            text = record.getMessage()
-            masked = mask(text)
-            if masked != text:
-                record.msg, record.args = masked, None
+        if not _secrets:
+            return True
+        text = record.getMessage()
+        masked = mask(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
         return True
 
 
+class MaskedStream(io.TextIOBase):
+    """A text stream that masks what is written and passes it on; print() writes each line whole."""
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        self.target.write(mask(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.target.encoding
+
+
 def install_mask(logger: logging.Logger | None = None) -> None:
-    """Put the mask on every handler of `logger` (the root logger by default); calling it twice is harmless."""
+    """Mask every handler of `logger` (the root logger by default) and the standard streams; idempotent."""
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, SecretMask) for f in handler.filters):
             handler.addFilter(SecretMask())
+    if not isinstance(sys.stdout, MaskedStream):
+        sys.stdout = MaskedStream(sys.stdout)
+    if not isinstance(sys.stderr, MaskedStream):
+        sys.stderr = MaskedStream(sys.stderr)

@@ -8,21 +8,26 @@ Start it
         octopus.url       # "http://127.0.0.1:PORT", plus path_prefix if given: FakeOctopus(path_prefix="/octopus")
         octopus.api_key   # "API-FAKEOCTOPUSTEST1", every permission; octopus.access_token works as a Bearer token
         octopus.space_id  # "Spaces-1", the default space "Default"; "Spaces-2" is "Team Space"
+    HTTPS: FakeOctopus(tls=server_ssl_context) (fixture make_https_octopus in test/fixtures_network.py).
+    Delta routes use the fake's own Octodiff (octodiff_reference.py), never the pipe's.
     Manually: `cd test && python3 -m fake_octopus --port 8065 [--prefix /octopus]` prints the URL and API key.
 
 Set up state
     add_space(name, space_id=None, is_default=False) -> Space;  set_default_space(id | None)
-    add_api_key(without=("BuiltInFeedPush",)) -> key   (or permissions=[...]; permission names in state.ALL_PERMISSIONS:
+    add_api_key(without=("BuiltInFeedPush",), username=None, key=None) -> key
+        (or permissions=[...]; permission names in state.ALL_PERMISSIONS:
         BuiltInFeedPush, BuiltInFeedAdminister, BuildInformationPush, BuildInformationAdminister, FeedView)
     add_package("MyApp.1.0.0.zip", b"..." | Path, space_id="Spaces-1") -> StoredPackage
     behaviour.<switch> (state.Behaviour): duplicate_package_status=409 (400 = servers before 3.4),
         overwrite_package_status=200, duplicate_build_information_status=400 (or 409), duplicate_package_message,
-        missing_key_message, invalid_key_message, delta_enabled=True, anonymous_root=True, server_version
+        missing_key_message, invalid_key_message, delta_enabled=True, anonymous_root=True, server_version,
+        bare_package_ids=True (False: only packages-{Id}.{Ver} is found), endless_spaces_paging=False
 
 Read state
     packages(space_id=None) -> [StoredPackage];  package(id, version, space_id="Spaces-1") -> StoredPackage | None
-    package_bytes(id, version, space_id=...) -> bytes.  StoredPackage: space_id, package_id, version, extension,
-        path (the file on disk), sha1 (lowercase hex), size, published, read_bytes()
+    package_bytes(id, version, space_id=...) -> bytes;  stored_copies(id, version, space_id=...) -> [sha1 per store]
+        StoredPackage: space_id, package_id, version, extension, path (the file on disk), sha1 (lowercase hex),
+        size, published, read_bytes()
     build_information(space_id=None) -> [dict];  build_information_for(id, version, space_id=...) -> dict | None;
         latest_build_information(id, space_id=...) -> dict | None
         (the mapped resource: Id, PackageId, Version, ..., VcsCommitUrl, Commits[{Id, LinkUrl, Comment}])
@@ -38,6 +43,8 @@ build-information, build-information-read, unknown; "*" = any)
         401 and 403 get the real servers' bodies, so this also forces auth failures
     set_delay(kind, seconds)      wait before answering, after handling (a slow upload still stores the package)
     drop_next(kind="upload", times=1)   handle fully (store), then close the socket without a response
+    cut_next(kind="upload", after_bytes=1024, how="reset"|"close", times=1)   read part of the body, then RST/FIN
+    answer_html_next(kind="upload", status=200, times=1)   answer with a sign-in web page, unhandled
     clear_faults()
 
 Routes: GET /api, /api/{spaceId}, /api/users/me, /api/users/{id}/spaces, /api/spaces{?name,partialName,ids,skip,take},

@@ -8,7 +8,6 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python3 test/fake_octopus`: make the package importable by name
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))  # octopus_pack.octodiff, for delta routes
 
 from fake_octopus import FakeOctopus
 

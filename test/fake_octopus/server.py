@@ -8,6 +8,8 @@ import json
 import re
 import shutil
 import socket
+import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import resources
+from . import octodiff_reference, resources
 from .bodies import BodyError, BodyReader, FilePart, boundary_of, read_multipart
 from .oidc import DISCOVERY_PATH, EXPIRED_TOKEN_MESSAGE, OidcIdentity, OidcProvider
 from .state import (
@@ -30,6 +32,7 @@ from .state import (
     DUPLICATE_BUILD_INFORMATION_MESSAGE,
     MISSING_PERMISSION_MESSAGE,
     Behaviour,
+    Cut,
     OctopusState,
     OverwriteMode,
     PackageName,
@@ -65,6 +68,14 @@ class Response:
     status: int
     payload: Any = None
     file: Path | None = None  # streamed as application/octet-stream instead of JSON
+    html: str | None = None  # sent as text/html instead of JSON
+
+
+SIGN_IN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in - Corporate Proxy</title></head>\n"
+    "<body><h1>Please sign in to continue</h1><form method=post><input name=user></form></body></html>\n"
+)
+"""What a captive portal or an authenticating proxy answers in place of the server: 200, but not Octopus."""
 
 
 @dataclass
@@ -160,6 +171,9 @@ class _HttpServer(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", fake.requested_port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: clients that reject our certificate or vanish mid-request are part of the tests."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -169,6 +183,11 @@ class _Handler(BaseHTTPRequestHandler):
     # connection bookkeeping, so stop() can close idle keep-alive connections
 
     def setup(self) -> None:
+        tls = self.server.fake.tls
+        if tls is not None:  # the handshake runs here, in the connection's thread, not in the accept loop
+            self.request.settimeout(10)
+            self.request = tls.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
         super().setup()
         with self.server.connections_lock:
             self.server.open_connections.add(self.connection)
@@ -224,7 +243,15 @@ class _Handler(BaseHTTPRequestHandler):
             route = self._oidc_route(route_path) or resolve_route(self.command, route_path)
         record.kind = route.kind
 
+        cut = state.faults.take_cut(route.kind)
+        if cut is not None:
+            self._cut(record, body, cut)
+            return
         failure = state.faults.take_failure(route.kind)
+        if failure is not None and failure.html:
+            self._finish_body(body)
+            self._answer(record, body, route.kind, Response(failure.status, html=SIGN_IN_PAGE), drop=False)
+            return
         if failure is not None:
             response = Response(
                 failure.status,
@@ -277,6 +304,21 @@ class _Handler(BaseHTTPRequestHandler):
             return Route("token-exchange", "token_exchange" if self.command == "POST" else "method_not_allowed")
         return None
 
+    def _cut(self, record: RequestRecord, body: BodyReader, cut: Cut) -> None:
+        """Read part of the body, then end the connection as a network fault would: nothing is stored."""
+        with contextlib.suppress(BodyError, OSError):
+            while body.bytes_read < cut.after_bytes and body.read(min(1 << 16, cut.after_bytes - body.bytes_read)):
+                pass
+        record.body_size, record.dropped, record.status = body.bytes_read, True, None
+        self.state.log(record)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            if cut.how == "reset":  # linger 0: close() sends RST instead of FIN
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+
     def _handle(self, route: Route, request: Request) -> Response:
         if route.action in ("openid_configuration", "token_exchange"):
             return getattr(self, f"_{route.action}")(request)
@@ -308,6 +350,10 @@ class _Handler(BaseHTTPRequestHandler):
             if response.file is not None:
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(response.file.stat().st_size))
+            elif response.html is not None:
+                data = response.html.encode("utf-8")
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
             else:
                 data = json.dumps(response.payload, indent=2).encode("utf-8")
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -414,6 +460,10 @@ class _Handler(BaseHTTPRequestHandler):
             spaces = [s for s in spaces if s.id.lower() in wanted]
         filters = {k: v for k, v in (("name", name), ("partialName", partial), ("ids", ids)) if v}
         skip, take = _paging(request)
+        if self.state.behaviour.endless_spaces_paging:  # a broken server or proxy: the same full page for ever
+            filler = [Space(f"Spaces-{9000 + n}", f"Filler {n:04}") for n in range(max(take - len(spaces), 0))]
+            page = resources.paged("Space", spaces + filler, 0, take, "/api/spaces", filters, resources.space_resource)
+            return Response(200, {**page, "TotalResults": 10**9, "NumberOfPages": 10**9 // max(take, 1)})
         return Response(
             200, resources.paged("Space", spaces, skip, take, "/api/spaces", filters, resources.space_resource)
         )
@@ -477,6 +527,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _find_package(self, request: Request, resource_id: str) -> StoredPackage:
         assert request.space is not None
+        if not self.state.behaviour.bare_package_ids and not resource_id.lower().startswith("packages-"):
+            raise HttpError(404, f"The resource '{resource_id}' was not found.")
         identity = split_package_resource_id(resource_id)
         package = self.state.find_package(request.space.id, *identity) if identity else None
         if package is None:
@@ -524,10 +576,8 @@ class _Handler(BaseHTTPRequestHandler):
         versions = self.state.versions_of(request.space.id, package_id)
         if not versions:
             raise HttpError(404, f"No package with the ID '{package_id}' exists in the built-in feed.")
-        from octopus_pack.octodiff import build_signature
-
         base = versions[0]
-        signature = self.state.signature_for(base, build_signature)
+        signature = self.state.signature_for(base, octodiff_reference.signature)
         return Response(200, {"BaseVersion": base.version, "Signature": base64.b64encode(signature).decode("ascii")})
 
     def _upload_delta(self, request: Request, package_id: str, base_version: str) -> Response:
@@ -543,14 +593,12 @@ class _Handler(BaseHTTPRequestHandler):
         base = self.state.find_package(request.space.id, package_id, base_version)
         if base is None:
             raise HttpError(404, f"The base package '{package_id}' version '{base_version}' was not found.")
-        from octopus_pack.octodiff import OctodiffError, apply_delta
-
         rebuilt = self.state.new_incoming_path()
         request.temp_files.append(rebuilt)
         try:
             with base.path.open("rb") as basis, part.path.open("rb") as delta, rebuilt.open("w+b") as out:
-                apply_delta(basis, delta, out)
-        except OctodiffError as error:
+                octodiff_reference.apply_delta(basis, delta, out)
+        except octodiff_reference.DeltaError as error:
             problem = f"The delta could not be applied to version {base.version}: {error}"
             raise HttpError(400, BAD_REQUEST_MESSAGE, [problem]) from None
         sha1, size = file_sha1(rebuilt)
@@ -790,7 +838,15 @@ def _build_information_record(
 class FakeOctopus:
     """A running fake Octopus server; see the package docstring for the full API."""
 
-    def __init__(self, *, path_prefix: str = "", storage_root: Path | str | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        path_prefix: str = "",
+        storage_root: Path | str | None = None,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.tls = tls  # a server-side context: the fake then speaks HTTPS only
         prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self.path_prefix = prefix
         self.requested_port = port
@@ -847,7 +903,8 @@ class FakeOctopus:
     @property
     def url(self) -> str:
         """The server URL a client is configured with, including any path prefix (no trailing slash)."""
-        return f"http://127.0.0.1:{self.port}{self.path_prefix}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{self.path_prefix}"
 
     @property
     def behaviour(self) -> Behaviour:
@@ -873,11 +930,16 @@ class FakeOctopus:
                 space.is_default = space_id is not None and space.id.lower() == space_id.lower()
 
     def add_api_key(
-        self, *, without: Iterable[str] = (), permissions: Iterable[str] | None = None, username: str | None = None
+        self,
+        *,
+        without: Iterable[str] = (),
+        permissions: Iterable[str] | None = None,
+        username: str | None = None,
+        key: str | None = None,
     ) -> str:
-        """A new valid key with all permissions minus `without` (or exactly `permissions`)."""
+        """A new valid key (`key`, or a made-up one) with all permissions minus `without` (or exactly `permissions`)."""
         granted = frozenset(permissions) if permissions is not None else ALL_PERMISSIONS - frozenset(without)
-        return self.state.add_principal(granted, username)
+        return self.state.add_principal(granted, username, key)
 
     def add_service_account(self, issuer: str, public_key: Any, subject: str, *, audience: str | None = None,
                             permissions: Iterable[str] | None = None) -> str:
@@ -930,6 +992,12 @@ class FakeOctopus:
         """Logged requests of one route kind (see ROUTE_KINDS) and/or HTTP method, oldest first."""
         return [r for r in self.requests if (kind is None or r.kind == kind) and (method is None or r.method == method)]
 
+    def stored_copies(self, package_id: str, version: str, *, space_id: str = DEFAULT_SPACE_ID) -> list[str]:
+        """The SHA-1 of every file HTTP requests stored under this ID and version, oldest first (seeds excluded)."""
+        key = (space_id, package_id.lower(), version.lower())
+        with self.state.lock:
+            return [sha1 for *where, sha1 in self.state.stores if tuple(where) == key]
+
     def clear_requests(self) -> None:
         with self.state.lock:
             self.state.requests.clear()
@@ -949,6 +1017,16 @@ class FakeOctopus:
     def drop_next(self, kind: str = "upload", *, times: int = 1) -> None:
         """Handle the next `times` requests of `kind` fully (a package is stored), then close without answering."""
         self.state.faults.drop_next(kind, times)
+
+    def cut_next(self, kind: str = "upload", *, after_bytes: int = 1024, how: str = "reset", times: int = 1) -> None:
+        """Read `after_bytes` of the next request body, then reset (RST) or close (FIN) the connection unhandled."""
+        if how not in ("reset", "close"):
+            raise ValueError("how is 'reset' or 'close'")
+        self.state.faults.cut_next(kind, Cut(after_bytes, how), times)
+
+    def answer_html_next(self, kind: str = "upload", *, status: int = 200, times: int | None = 1) -> None:
+        """Answer the next `times` requests of `kind` with a sign-in web page, unhandled (nothing is stored)."""
+        self.state.faults.fail_next(kind, status, times, None, html=True)
 
     def clear_faults(self) -> None:
         self.state.faults.clear()

@@ -6,11 +6,12 @@ import hashlib
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 DEFAULT_API_KEY = "API-FAKEOCTOPUSTEST1"
@@ -269,6 +270,8 @@ class Behaviour:
     invalid_key_message: str = INVALID_KEY_MESSAGE
     delta_enabled: bool = True  # False: no delta links in root documents and the delta routes answer 404
     anonymous_root: bool = True  # GET /api without credentials is allowed (an invalid key still gets 401)
+    bare_package_ids: bool = True  # False: GET packages/{Id.Ver} is 404, only the resource ID packages-{Id.Ver} works
+    endless_spaces_paging: bool = False  # True: /api/spaces ignores skip and claims a billion results
 
 
 @dataclass
@@ -276,6 +279,15 @@ class _Failure:
     status: int
     remaining: int | None  # None: until cleared
     message: str | None
+    html: bool = False  # answer with a web page (a proxy's or a sign-in page) instead of Octopus JSON
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Stop reading a request body after `after_bytes` and end the connection: `reset` (RST) or `close` (FIN)."""
+
+    after_bytes: int
+    how: str
 
 
 class Faults:
@@ -286,10 +298,22 @@ class Faults:
         self._failures: dict[str, list[_Failure]] = {}
         self._delays: dict[str, float] = {}
         self._drops: dict[str, int] = {}
+        self._cuts: dict[str, list[Cut]] = {}
 
-    def fail_next(self, kind: str, status: int, times: int | None, message: str | None) -> None:
+    def fail_next(self, kind: str, status: int, times: int | None, message: str | None, html: bool = False) -> None:
         with self._lock:
-            self._failures.setdefault(kind, []).append(_Failure(status, times, message))
+            self._failures.setdefault(kind, []).append(_Failure(status, times, message, html))
+
+    def cut_next(self, kind: str, cut: Cut, times: int) -> None:
+        with self._lock:
+            self._cuts.setdefault(kind, []).extend([cut] * times)
+
+    def take_cut(self, kind: str) -> Cut | None:
+        with self._lock:
+            for key in (kind, "*"):
+                if self._cuts.get(key):
+                    return self._cuts[key].pop(0)
+            return None
 
     def take_failure(self, kind: str) -> _Failure | None:
         with self._lock:
@@ -329,6 +353,7 @@ class Faults:
             self._failures.clear()
             self._delays.clear()
             self._drops.clear()
+            self._cuts.clear()
 
 
 class OctopusState:
@@ -346,6 +371,7 @@ class OctopusState:
         self.packages: dict[tuple[str, str, str], StoredPackage] = {}  # (space, id lower, version lower)
         self.build_information: dict[tuple[str, str, str], dict[str, Any]] = {}  # same key shape
         self.requests: list[RequestRecord] = []
+        self.stores: list[tuple[str, str, str, str]] = []  # (space, id lower, version lower, sha1) per HTTP store
         self._next_build_information = 1
         self._next_key = 1
         self._signature_cache: dict[tuple[str, str], bytes] = {}
@@ -376,11 +402,11 @@ class OctopusState:
         with self.lock:
             return next((s for s in self.spaces.values() if s.is_default), None)
 
-    def add_principal(self, permissions: frozenset[str], username: str | None = None) -> str:
+    def add_principal(self, permissions: frozenset[str], username: str | None = None, key: str | None = None) -> str:
         with self.lock:
             number = self._next_key
             self._next_key += 1
-            key = f"API-FAKEKEY{number:04d}"
+            key = key or f"API-FAKEKEY{number:04d}"
             user_number = len({p.user_id for p in self.principals.values()}) + 1
             self.principals[key] = Principal(f"Users-{user_number}", username or f"fake-user-{number}", permissions)
             return key
@@ -397,10 +423,14 @@ class OctopusState:
             found = [p for (s, i, _), p in self.packages.items() if s == space_id and i == package_id.lower()]
         return sorted(found, key=lambda p: version_sort_key(p.version), reverse=True)
 
-    def store_package(self, space_id: str, name: PackageName, source: Path, sha1: str, size: int) -> StoredPackage:
+    def store_package(
+        self, space_id: str, name: PackageName, source: Path, sha1: str, size: int, *, uploaded: bool = True
+    ) -> StoredPackage:
         """Move an uploaded temp file into the feed (replacing any stored file of that version)."""
         with self.lock:
             key = (space_id, name.package_id.lower(), name.version.lower())
+            if uploaded:
+                self.stores.append((*key, sha1))
             existing = self.packages.get(key)
             folder = self.storage_dir / "feed" / space_id
             folder.mkdir(parents=True, exist_ok=True)
@@ -430,14 +460,14 @@ class OctopusState:
         else:
             staged.write_bytes(content)
         digest, size = file_sha1(staged)
-        return self.store_package(space_id, name, staged, digest, size)
+        return self.store_package(space_id, name, staged, digest, size, uploaded=False)
 
     def new_incoming_path(self) -> Path:
         with self.lock:
             self._next_key += 1
             return self.incoming_dir / f"upload-{self._next_key}-{threading.get_ident()}.part"
 
-    def signature_for(self, package: StoredPackage, build: Any) -> bytes:
+    def signature_for(self, package: StoredPackage, build: Callable[[BinaryIO], bytes]) -> bytes:
         """The Octodiff signature of a stored file, computed once per file content."""
         cache_key = (str(package.path), package.sha1)
         with self.lock:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.credentials import CREDENTIAL_SCHEMA, ApiKey, Credential, credential_from, describe_credential
+from octopus_pack.config.proxies import Proxy, proxy_for
 from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class OctopusSettings:
     def auth(self) -> Credential:
         """The credential to sign requests with, whichever field holds it."""
         return self.credential or self.api_key  # type: ignore[return-value]
+    proxy: Proxy | None = None  # from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (config.proxies); None: connect directly
 
     def describe(self) -> str:
         """One line for DEBUG output: every setting except the credential's value."""
@@ -106,7 +108,7 @@ class OctopusSettings:
             f"overwrite_mode={self.overwrite_mode.value} push_package={self.push_package} "
             f"push_build_information={self.push_build_information} "
             f"delta_compression={self.delta_compression} timeout={self.timeout:g}s tls={tls} "
-            f"commit_limit={self.commit_limit}"
+            f"commit_limit={self.commit_limit} proxy={self.proxy or 'none'}"
         )
 
     def __repr__(self) -> str:
@@ -122,8 +124,9 @@ def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) 
             log.warning(f"{given[0]} is set but OCTOPUS_SERVER is not, so nothing is pushed to Octopus.")
         return None
     credential = credential_from(variables, env, lambda name: _credential_variable(name, variables, env))
+    base_url = normalised_server_url(server)
     settings = OctopusSettings(
-        server=normalised_server_url(server),
+        server=base_url,
         api_key=credential if isinstance(credential, ApiKey) else None,
         credential=None if isinstance(credential, ApiKey) else credential,
         space=_given(variables.get("OCTOPUS_SPACE")),
@@ -135,6 +138,7 @@ def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) 
         ca_bundle=_ca_bundle(variables.get("OCTOPUS_CA_BUNDLE")),
         insecure_skip_tls_verify=_flag(variables, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False),
         commit_limit=int(variables.get("BUILD_INFORMATION_COMMIT_LIMIT") or DEFAULT_COMMIT_LIMIT),
+        proxy=proxy_for(base_url, env),
     )
     if settings.ca_bundle and settings.insecure_skip_tls_verify:
         raise PipeError(

@@ -9,6 +9,7 @@ import requests
 from octopus_pack.config.bitbucket import BitbucketBuild
 from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
+from octopus_pack.octopus.answers import json_object, not_octopus, same_name
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.git_history import Commit, CommitHistory, NoGitRepository, read_history
 from octopus_pack.octopus.post_retry import post_with_recovery
@@ -52,25 +53,67 @@ def push_build_information(
     what = f"build information for {package.package_id} {package.version}"
     commits, head = _commits(client, space, package, build, settings.commit_limit)
     body = build_information_payload(package, build, commits, settings.overwrite_mode, head)
+    info = body["OctopusBuildInformation"]
     path = f"{space.api}/build-information"
+    if _settled_by_server_record(client, space, package, info, settings.overwrite_mode, what):
+        return
 
     def send() -> requests.Response:
         return client.post_json(path, {"overwriteMode": settings.overwrite_mode.value}, body)
 
     def server_has_it() -> bool:
         record = _record(client, space, package.package_id, package.version)
-        info = body["OctopusBuildInformation"]
-        return record is not None and all(
-            record.get(key) == info[key] for key in ("BuildNumber", "VcsCommitNumber", "Branch")
-        )
+        return record is not None and same_record(record, info)
 
     response = post_with_recovery(client, settings, what, send, server_has_it)
-    if response is not None and response.status_code >= 300:
+    if response is None:
+        return
+    if response.status_code >= 300:
         raise _refusal(client, space, settings.overwrite_mode, what, response)
+    record = json_object(response)
+    if record is None or not same_name(record.get("PackageId"), package.package_id) \
+            or not same_name(record.get("Version"), package.version):
+        raise not_octopus(response, f"the {what}", "the build information record for this package and version",
+                          client.without_secret)
     kept = " (OVERWRITE_MODE IgnoreIfExists: an existing record is kept)" \
-        if settings.overwrite_mode is OverwriteMode.IGNORE_IF_EXISTS else ""
+        if settings.overwrite_mode is OverwriteMode.IGNORE_IF_EXISTS and not same_record(record, info) else ""
     log.info(f"Pushed {what}: {_count(len(commits))}, branch {build.branch or '(none)'}, "
              f"build {build.build_number or '(none)'}{kept}.")
+
+
+COMPARED_FIELDS = ("BuildEnvironment", "BuildNumber", "BuildUrl", "Branch", "VcsType", "VcsRoot", "VcsCommitNumber")
+
+
+def same_record(record: dict[str, Any], info: dict[str, Any]) -> bool:
+    """Does the server's record say what we would send? The server adds links and dates, so only our facts count."""
+    commits = [str(c.get("Id")) for c in record.get("Commits") or [] if isinstance(c, dict)]
+    return all((record.get(key) or None) == (info.get(key) or None) for key in COMPARED_FIELDS) and commits == [
+        str(c["Id"]) for c in info["Commits"]
+    ]
+
+
+def _settled_by_server_record(
+    client: OctopusClient, space: Space, package: PackageResult, info: dict[str, Any], mode: OverwriteMode, what: str
+) -> bool:
+    """True when the record already on the server decides the push: identical (a re-run) or kept by the mode."""
+    record = _record(client, space, package.package_id, package.version)
+    if record is None:
+        return False
+    if same_record(record, info):
+        log.info(f"Octopus already holds identical {what} (space {space}): nothing to send.")
+        return True
+    if mode is OverwriteMode.FAIL_IF_EXISTS:
+        raise PipeError(
+            f"{what} is already in Octopus (space {space}) from another build (build {record.get('BuildNumber')}, "
+            f"commit {str(record.get('VcsCommitNumber') or '?')[:12]}) and OVERWRITE_MODE is FailIfExists, so "
+            "nothing was sent: set OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to "
+            "replace it, or give this build a new VERSION."
+        )
+    if mode is OverwriteMode.IGNORE_IF_EXISTS:
+        log.info(f"{what} from build {record.get('BuildNumber')} is already in Octopus and is kept "
+                 "(OVERWRITE_MODE IgnoreIfExists).")
+        return True
+    return False
 
 
 def _commits(
@@ -138,14 +181,17 @@ def _created(record: dict[str, Any]) -> datetime | None:
 
 
 def _record(client: OctopusClient, space: Space, package_id: str, version: str) -> dict[str, Any] | None:
-    """The server's build information for exactly this package ID and version, if any."""
+    """The server's build information for exactly this package ID and version, if any (None when it cannot say)."""
     try:
-        page = client.get_json(f"{space.api}/build-information", {"packageId": package_id, "filter": version})
-    except (OctopusApiError, PipeError):
+        page = client.get_json(
+            f"{space.api}/build-information", {"packageId": package_id, "filter": version, "skip": 0, "take": 100}
+        )
+    except (OctopusApiError, PipeError) as error:
+        log.debug(f"Could not look up {package_id} {version}'s build information: {error}")
         return None
     for item in (page.get("Items") or []) if isinstance(page, dict) else []:
-        if str(item.get("PackageId", "")).casefold() == package_id.casefold() and \
-                str(item.get("Version", "")).casefold() == version.casefold():
+        if isinstance(item, dict) and same_name(item.get("PackageId"), package_id) \
+                and same_name(item.get("Version"), version):
             return item
     return None
 

@@ -1,9 +1,11 @@
 """A thin HTTP client for the Octopus REST API: one session, the key header, TLS, timeouts, retries, error text."""
 
+import http.client
 import json
 import logging
 import platform
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 """Answers worth asking again: the server is starting, overloaded, or a proxy in front of it hiccuped."""
+MAX_WAIT_SECONDS = 30.0
+"""No single pause between two attempts is longer, whatever backoff_factor and retries say."""
 
 
 class OctopusApiError(Exception):
@@ -62,9 +66,13 @@ class OctopusClient:
         if isinstance(self._credential, OidcExchange):
             self._exchanged = _renewing_token(self, self._credential, settings.token_refresh_margin)
         self._timeout = (settings.connect_timeout, settings.timeout)
+        self.proxy = settings.proxy
         self._session = requests.Session()
+        # Only config/ reads the environment: no *_PROXY, REQUESTS_CA_BUNDLE or .netrc behind our back.
+        self._session.trust_env = False
+        if settings.proxy is not None:
+            self._session.proxies = {"http": settings.proxy.url, "https": settings.proxy.url}
         self._session.headers.update({"Accept": "application/json", "User-Agent": agent})
-        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session-wide setting.
         self._verify: bool | str = True
         if settings.insecure_skip_tls_verify:
             self._verify = False
@@ -75,10 +83,11 @@ class OctopusClient:
         # Only GETs are retried here: a POST is retried by its caller, which first checks what the server kept.
         # A refused or unresolvable connection is tried once more at once and then reported, so a mistyped
         # OCTOPUS_SERVER fails in about a second; answers such as 503 (server starting) are retried with backoff.
-        retry = Retry(
+        retry = _InterruptionRetry(
             total=None, connect=min(1, settings.retries), read=settings.retries, status=settings.retries, other=0,
             allowed_methods=frozenset({"GET"}), status_forcelist=RETRIED_STATUSES,
-            backoff_factor=settings.backoff_factor, raise_on_status=False, respect_retry_after_header=False,
+            backoff_factor=settings.backoff_factor, backoff_max=MAX_WAIT_SECONDS, raise_on_status=False,
+            respect_retry_after_header=False,
         )  # fmt: skip
         adapter = HTTPAdapter(max_retries=retry)
         self._session.mount("http://", adapter)
@@ -179,15 +188,20 @@ class OctopusClient:
             response = self._session.request(
                 method, url, timeout=self._timeout, verify=self._verify, allow_redirects=False, **kwargs
             )
-        except requests.exceptions.SSLError as error:
-            raise PipeError(
-                f"the TLS certificate of OCTOPUS_SERVER {self.server} could not be verified "
-                f"({self.without_secret(connection_problem(error))}): set OCTOPUS_CA_BUNDLE to the PEM file of "
-                "the CA that signed it (OCTOPUS_INSECURE_SKIP_TLS_VERIFY: 'true' only as a last resort)."
-            ) from None
         except (requests.ConnectionError, requests.Timeout) as error:
+            # An SSLError is usually a reset or a close mid-transfer (EOF in violation of protocol): only a
+            # failed certificate check is a certificate problem; everything else is retried with recovery.
+            if isinstance(_root_cause(error), ssl.SSLCertVerificationError):
+                raise PipeError(
+                    f"the TLS certificate of OCTOPUS_SERVER {self.server} could not be verified "
+                    f"({self.without_secret(connection_problem(error))}): set OCTOPUS_CA_BUNDLE to the PEM file of "
+                    "the CA that signed it (OCTOPUS_INSECURE_SKIP_TLS_VERIFY: 'true' only as a last resort)."
+                ) from None
             timed_out = isinstance(error, requests.Timeout) and not isinstance(error, requests.ConnectTimeout)
-            raise TransferInterrupted(self.without_secret(connection_problem(error)), timed_out) from None
+            problem = connection_problem(error)
+            if isinstance(error, requests.exceptions.ProxyError) and self.proxy is not None:
+                problem = f"through the proxy {self.proxy}: {problem}"
+            raise TransferInterrupted(self.without_secret(problem), timed_out) from None
         log.debug(f"{method} {path} -> {response.status_code} ({time.monotonic() - started:.2f} s)")
         if response.is_redirect:
             target = response.headers.get("Location", "")
@@ -256,6 +270,21 @@ def token_rejected(credential: object, exchanged: RenewingAccessToken | None, se
 def _path_and_query(url: str, server: str) -> str:
     """What log lines and messages show for a URL: the part after the server address."""
     return (url[len(server):] or "/") if url.startswith(server) else url
+class _InterruptionRetry(Retry):
+    """One path for every interrupted GET: urllib3 counts TLS errors and proxy-wrapped drops as 'other'
+    and never retries them, but a reset or EOF under TLS or through a proxy is a read error like any other.
+    Certificate failures and refused connections (to the server or the proxy) are not read errors."""
+
+    def _is_read_error(self, err: Exception) -> bool:
+        if isinstance(err, urllib3.exceptions.ProxyError):
+            err = err.original_error
+            if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
+                return False
+            if not isinstance(err, urllib3.exceptions.SSLError):
+                return isinstance(err, OSError | http.client.HTTPException | urllib3.exceptions.ProtocolError)
+        if isinstance(err, urllib3.exceptions.SSLError):
+            return not isinstance(_root_cause(err), ssl.SSLCertVerificationError)
+        return super()._is_read_error(err)
 
 
 def connection_problem(error: BaseException) -> str:

@@ -14,7 +14,9 @@ import requests
 
 from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
+from octopus_pack.octopus.answers import json_object, not_octopus, same_name
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.package_lookup import LookupFailed, find_package
 from octopus_pack.octopus.post_retry import post_with_recovery
 from octopus_pack.octopus.spaces import Space
 from octopus_pack.package_result import PackageResult
@@ -26,10 +28,20 @@ log = logging.getLogger(__name__)
 HASH_BLOCK = 1024 * 1024
 
 
+def package_sha1(package: PackageResult) -> str:
+    """The SHA-1 Octopus reports as Hash. One place, so it can become a field computed while packing."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    with Path(package.path).open("rb") as stream:
+        while block := stream.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class LocalPackage:
     """The file being pushed, with its SHA-1 (what Octopus reports as Hash) computed only when needed."""
 
     def __init__(self, package: PackageResult) -> None:
+        self.result = package
         self.path = Path(package.path)
         self.file_name = self.path.name
         self.package_id = package.package_id
@@ -38,15 +50,11 @@ class LocalPackage:
 
     @cached_property
     def sha1(self) -> str:
-        digest = hashlib.sha1(usedforsecurity=False)
-        with self.path.open("rb") as stream:
-            while block := stream.read(HASH_BLOCK):
-                digest.update(block)
-        return digest.hexdigest()
+        return package_sha1(self.result)
 
 
 class PackagePush:
-    """One package pushed to one space; `run()` tries a delta first when DELTA_COMPRESSION is on."""
+    """One package pushed to one space: looked up first, then a delta when worth it, else the whole file."""
 
     def __init__(self, client: OctopusClient, space: Space, package: PackageResult, settings: OctopusSettings) -> None:
         self.client = client
@@ -60,9 +68,50 @@ class PackagePush:
             f"Pushing {self.package.file_name} ({format_size(self.package.size)}) to space {self.space} "
             f"(OVERWRITE_MODE {self.settings.overwrite_mode.value})."
         )
+        if self._settled_by_server_copy():
+            return
         if self.settings.delta_compression and self._push_delta():
             return
         self._push_whole()
+
+    # --- the server's copy ----------------------------------------------------------------------------------------
+
+    def _settled_by_server_copy(self) -> bool:
+        """True when what the server already holds decides the push without an upload (re-runs, keep modes)."""
+        try:
+            existing = find_package(self.client, self.space, self.package.package_id, self.package.version)
+        except LookupFailed as error:
+            log.warning(f"Could not check whether the server already has {self.package.file_name} ({error}); "
+                        "uploading, and the server applies OVERWRITE_MODE itself.")
+            return False
+        if existing is None:
+            return False
+        name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
+        if existing.sha1 == ours:
+            log.info(f"Octopus already holds identical content for {name} (space {self.space}, SHA-1 {ours}): "
+                     "nothing to upload.")
+            return True
+        if mode is OverwriteMode.FAIL_IF_EXISTS:
+            raise PipeError(
+                f"{name} is already in Octopus (space {self.space}) with different content (SHA-1 "
+                f"{existing.sha1 or 'not reported'}, this build {ours}) and OVERWRITE_MODE is FailIfExists, so "
+                "nothing was uploaded: set OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to "
+                "replace it, or give this build a new VERSION."
+            )
+        if mode is OverwriteMode.IGNORE_IF_EXISTS:
+            self._warn_kept_different()
+            return True
+        log.info(f"{name} is on the server with different content: replacing it (OVERWRITE_MODE OverwriteExisting).")
+        return False
+
+    def _server_has_package(self) -> bool:
+        """After a cut-off upload: does the server hold this ID and version with our exact bytes?"""
+        try:
+            existing = find_package(self.client, self.space, self.package.package_id, self.package.version)
+        except LookupFailed as error:
+            log.debug(f"Could not check the package on the server: {error}")
+            return False
+        return existing is not None and existing.sha1 == self.package.sha1
 
     # --- delta ----------------------------------------------------------------------------------------------------
 
@@ -148,44 +197,48 @@ class PackagePush:
         progress = UploadProgress(self.package.file_name, size, self.settings.progress_interval)
         return self.client.post_file(path, self.params, self.package.file_name, stream, progress)
 
-    def _server_has_package(self) -> bool:
-        """After a cut-off upload: does the server hold this ID and version with our exact bytes?"""
-        resource_id = _segment(f"{self.package.package_id}.{self.package.version}")
-        try:
-            resource = self.client.get_json(f"{self.space.api}/packages/{resource_id}")
-        except (OctopusApiError, PipeError) as error:
-            log.debug(f"Could not check the package on the server: {error}")
-            return False
-        return isinstance(resource, dict) and str(resource.get("Hash", "")).lower() == self.package.sha1
-
     # --- answers --------------------------------------------------------------------------------------------------
 
     def _conclude(self, response: requests.Response, transferred: str) -> None:
-        """Report a success, or raise the one-line PipeError that explains the refusal."""
-        name, mode, status = self.package.file_name, self.settings.overwrite_mode, response.status_code
-        if status == 201 or (status < 300 and mode is OverwriteMode.FAIL_IF_EXISTS):
-            log.info(f"Pushed {name} to Octopus: created ({transferred}).")
-        elif status < 300 and mode is OverwriteMode.OVERWRITE_EXISTING:
-            log.info(f"Pushed {name} to Octopus: replaced the existing package ({transferred}).")
-        elif status < 300:
-            self._report_kept(response)
-        else:
+        """Report a verified success, or raise the one-line PipeError that explains the refusal."""
+        if response.status_code >= 300:
             raise self._refusal(response)
-
-    def _report_kept(self, response: requests.Response) -> None:
-        """IgnoreIfExists: say the server kept its copy, and warn when that copy is not what we built."""
-        name = self.package.file_name
-        try:
-            server_hash = str(response.json().get("Hash") or "").lower()
-        except (ValueError, AttributeError):
-            server_hash = ""
-        if server_hash and server_hash != self.package.sha1:
-            log.warning(
-                f"{name} was already on the server and was kept (OVERWRITE_MODE IgnoreIfExists), but its content "
-                "differs from this build: use OVERWRITE_MODE: 'OverwriteExisting' to replace it."
+        name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
+        stored = self._verified(response)
+        if stored != ours:
+            if mode is OverwriteMode.IGNORE_IF_EXISTS:  # another run stored its build between our look-up and upload
+                self._warn_kept_different()
+                return
+            raise PipeError(
+                f"Octopus answered the upload of {name} with SHA-1 {stored or '(none)'}, but this build's is {ours}: "
+                "the file was changed on the way or replaced at the same moment by another run. Run the step again."
             )
+        if response.status_code == 201:
+            log.info(f"Pushed {name} to Octopus: created ({transferred}).")
+        elif mode is OverwriteMode.OVERWRITE_EXISTING:
+            log.info(f"Pushed {name} to Octopus: replaced the existing package ({transferred}).")
+        elif mode is OverwriteMode.IGNORE_IF_EXISTS:
+            log.info(f"Octopus already held identical content for {name}; it was kept (OVERWRITE_MODE IgnoreIfExists).")
         else:
-            log.info(f"{name} was already on the server and was kept (OVERWRITE_MODE IgnoreIfExists).")
+            log.info(f"Pushed {name} to Octopus: created ({transferred}).")
+
+    def _verified(self, response: requests.Response) -> str:
+        """The stored copy's SHA-1 from an Octopus package resource for this ID and version; PipeError otherwise."""
+        body = json_object(response)
+        package = self.package
+        named = body and (body.get("PackageId") or body.get("NuGetPackageId"))
+        if not body or not same_name(named, package.package_id) or not same_name(body.get("Version"), package.version) \
+                or not isinstance(body.get("Hash"), str):
+            raise not_octopus(response, f"the upload of {package.file_name}",
+                              f"a package resource for {package.package_id} {package.version} with its Hash",
+                              self.client.without_secret)
+        return body["Hash"].lower()
+
+    def _warn_kept_different(self) -> None:
+        log.warning(
+            f"{self.package.file_name} was already on the server and was kept (OVERWRITE_MODE IgnoreIfExists), but "
+            "its content differs from this build: use OVERWRITE_MODE: 'OverwriteExisting' to replace it."
+        )
 
     def _refusal(self, response: requests.Response) -> PipeError:
         status, text, name = response.status_code, self.client.error_text(response), self.package.file_name
@@ -199,7 +252,9 @@ class PackagePush:
         if status == 401:
             return key_rejected(self.client.server, text)
         if status == 403:
-            return permission_refused(f"push {name}", self.space, "BuiltInFeedPush", text)
+            needed = "BuiltInFeedAdminister" if self.settings.overwrite_mode is OverwriteMode.OVERWRITE_EXISTING \
+                else "BuiltInFeedPush"
+            return permission_refused(f"push {name}", self.space, needed, text)
         if status == 413:
             return PipeError(
                 f"Octopus refused {name} as too large (HTTP 413: {text}): raise the request size limit of the "

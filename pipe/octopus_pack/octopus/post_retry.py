@@ -8,7 +8,7 @@ import requests
 
 from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
-from octopus_pack.octopus.client import RETRIED_STATUSES, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.client import MAX_WAIT_SECONDS, RETRIED_STATUSES, OctopusClient, TransferInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,8 @@ def post_with_recovery(
 
     A blind retry is wrong both ways: under FailIfExists it would be refused as a duplicate of what the
     server stored before the connection dropped, and under the other modes it would upload twice.
+    Bounded: retries + 1 attempts, each ending after OCTOPUS_TIMEOUT seconds without a byte from the server,
+    with pauses of backoff_factor * 2**(n-1) seconds, at most MAX_WAIT_SECONDS each, between them.
     """
     attempts = settings.retries + 1
     for attempt in range(1, attempts + 1):
@@ -43,7 +45,7 @@ def post_with_recovery(
             hint = (f" If the server needs longer, raise OCTOPUS_TIMEOUT (now {settings.timeout:g} s)."
                     if timed_out else "")
             raise PipeError(f"could not push {what} to {client.server}: {problem}, after {attempts} attempts.{hint}")
-        delay = settings.backoff_factor * 2 ** (attempt - 1)
+        delay = min(settings.backoff_factor * 2 ** (attempt - 1), MAX_WAIT_SECONDS)
         log.warning(f"Pushing {what} failed: {problem}. Trying again in {delay:g} s "
                     f"(attempt {attempt + 1} of {attempts}).")
         time.sleep(delay)

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.octopus import OctopusSettings
+from octopus_pack.errors import PipeError
 from octopus_pack.octopus.build_information import push_build_information
 from octopus_pack.octopus.client import OctopusClient, user_agent
 from octopus_pack.octopus.connection import check_server
@@ -29,6 +30,8 @@ class OctopusPush:
         if settings.insecure_skip_tls_verify:
             log.warning(f"OCTOPUS_INSECURE_SKIP_TLS_VERIFY is true: the certificate of {settings.server} is not "
                         "checked, so the API key could be sent to an impostor. Prefer OCTOPUS_CA_BUNDLE.")
+        if settings.proxy is not None:
+            log.info(f"Connecting to {settings.server} through the proxy {settings.proxy}.")
         if settings.server.startswith("http://") and not _is_local(settings.server):
             log.warning(f"OCTOPUS_SERVER {settings.server} is plain http: the API key travels unencrypted.")
         self.client.__enter__()
@@ -43,11 +46,22 @@ class OctopusPush:
         self.client.__exit__(*exc_info)
 
     def push(self, package: PackageResult) -> None:
-        """Push what the settings ask for; PipeError when anything is refused."""
+        """Build information first, then the package; PipeError when anything is refused.
+
+        With Automatic Release Creation the package push creates the release, and the release snapshot
+        copies the build information there is at that moment: pushed later, its commits and work items
+        would be missing from the release.
+        """
+        if self.settings.push_build_information:
+            try:
+                push_build_information(self.client, self.space, package, self.build, self.settings)
+            except PipeError as error:
+                if not self.settings.push_package:
+                    raise
+                raise PipeError(f"{str(error).rstrip('.')}. {package.path.name} was not pushed: build information "
+                                "goes first, so that a release created by the package push includes it.") from None
         if self.settings.push_package:
             push_package(self.client, self.space, package, self.settings)
-        if self.settings.push_build_information:
-            push_build_information(self.client, self.space, package, self.build, self.settings)
 
 
 def push_to_octopus(settings: OctopusSettings, package: PackageResult, env: Mapping[str, str]) -> None:

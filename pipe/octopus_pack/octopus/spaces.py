@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 SPACE_ID = re.compile(r"^Spaces-\d+$", re.IGNORECASE)
 PAGE_SIZE = 100
+MAX_PAGES = 50
+"""5,000 spaces: far more than any real server has, few enough requests to end in seconds."""
 
 
 @dataclass(frozen=True)
@@ -71,20 +73,26 @@ def _find(client: OctopusClient, wanted: str | None) -> Space:
 
 
 def _all_spaces(client: OctopusClient) -> list[dict[str, Any]]:
-    """Every space the key's user can see, following the server's paging."""
-    spaces: list[dict[str, Any]] = []
-    skip = 0
-    while True:
+    """Every space the key's user can see, following the server's paging, but never for ever.
+
+    Paging stops at an empty or short page, at TotalResults, at a page with nothing new (a server that
+    ignores `skip`), and after MAX_PAGES pages whatever the server claims.
+    """
+    spaces: dict[str, dict[str, Any]] = {}
+    for page_number in range(MAX_PAGES):
         try:
-            page = client.get_json("/api/spaces", {"skip": skip, "take": PAGE_SIZE})
+            page = client.get_json("/api/spaces", {"skip": page_number * PAGE_SIZE, "take": PAGE_SIZE})
         except OctopusApiError as error:
             raise _listing_failed(client, error) from None
-        items = (page.get("Items") or []) if isinstance(page, dict) else page
-        spaces += [item for item in items if isinstance(item, dict)]
+        items = [item for item in ((page.get("Items") or []) if isinstance(page, dict) else page or [])
+                 if isinstance(item, dict)]
+        new = {str(item.get("Id")): item for item in items if str(item.get("Id")) not in spaces}
+        spaces.update(new)
         total = page.get("TotalResults", 0) if isinstance(page, dict) else 0
-        skip += len(items)
-        if not items or skip >= total:
-            return spaces
+        if len(items) < PAGE_SIZE or not new or len(spaces) >= total:
+            return list(spaces.values())
+    log.warning(f"Stopped listing spaces after {MAX_PAGES} pages ({len(spaces)} spaces); the server claims more.")
+    return list(spaces.values())
 
 
 def _listing_failed(client: OctopusClient, error: OctopusApiError) -> PipeError:

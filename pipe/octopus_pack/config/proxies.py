@@ -1,0 +1,86 @@
+"""Which HTTP(S) proxy, if any, carries the requests to OCTOPUS_SERVER: HTTPS_PROXY, HTTP_PROXY and NO_PROXY.
+
+Decided here, once, from the environment the pipe was given, so the HTTP client never consults the
+environment itself (it runs with requests' trust_env off) and tests can hand it any proxy explicitly.
+"""
+
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
+from urllib.parse import urlsplit
+from urllib.request import proxy_bypass_environment
+
+from octopus_pack.errors import PipeError
+from octopus_pack.masking import register_secret
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A proxy URL and the variable it came from, for messages."""
+
+    url: str
+    variable: str
+
+    def __str__(self) -> str:
+        """The URL without any user:password, for log lines."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''} ({self.variable})"
+
+
+def proxy_for(server_url: str, env: Mapping[str, str]) -> Proxy | None:
+    """The proxy for `server_url` as curl and requests choose it: lower-case names first, NO_PROXY wins."""
+    parts = urlsplit(server_url)
+    name = "HTTPS_PROXY" if parts.scheme == "https" else "HTTP_PROXY"
+    variable, value = _first(env, name)
+    if not value:
+        return None
+    _, no_proxy = _first(env, "NO_PROXY")
+    host = parts.hostname or ""
+    if no_proxy and (no_proxy.strip() == "*" or _bypassed(host, parts.port, no_proxy)):
+        return None
+    return Proxy(_checked(variable, value), variable)
+
+
+def _first(env: Mapping[str, str], name: str) -> tuple[str, str]:
+    for variable in (name.lower(), name):
+        value = (env.get(variable) or "").strip()
+        if value:
+            return variable, value
+    return name, ""
+
+
+def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """NO_PROXY's rules as urllib applies them (names, .suffixes, host:port), plus CIDR ranges as requests does."""
+    if proxy_bypass_environment(f"{host}:{port}" if port else host, {"no": no_proxy}):
+        return True
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    for entry in (e.strip() for e in no_proxy.split(",")):
+        with suppress(ValueError):
+            if "/" in entry and address in ip_network(entry, strict=False):
+                return True
+    return False
+
+
+def _checked(variable: str, value: str) -> str:
+    """`proxy:3128` means http://proxy:3128; only http and https proxies are supported."""
+    url = value if "://" in value else f"http://{value}"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise PipeError(
+            f"{variable} '{parts.scheme}://{parts.hostname or ''}…' is not an http(s) proxy URL: use the form "
+            "http://proxy.example.com:3128 (SOCKS proxies are not supported), or unset it."
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise PipeError(f"{variable} has a port that is not a number: use the form http://proxy:3128.") from None
+    if parts.password:
+        register_secret(parts.password)
+    return url
