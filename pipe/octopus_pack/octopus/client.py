@@ -15,7 +15,7 @@ from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.util.retry import Retry
 
 from octopus_pack.config.octopus import OctopusSettings
-from octopus_pack.errors import PipeError
+from octopus_pack.errors import OctopusApiError, PipeError, TransferInterrupted
 from octopus_pack.metadata import PIPE_NAME, pipe_version
 
 log = logging.getLogger(__name__)
@@ -24,29 +24,10 @@ RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 """Answers worth asking again: the server is starting, overloaded, or a proxy in front of it hiccuped."""
 
 
-class OctopusApiError(Exception):
-    """The server answered with an error status; `message` is its ErrorMessage and Errors[] on one line."""
-
-    def __init__(self, status: int, method: str, path: str, message: str) -> None:
-        super().__init__(f"HTTP {status} from {method} {path}: {message}")
-        self.status = status
-        self.method = method
-        self.path = path
-        self.message = message
-
-
-class TransferInterrupted(Exception):
-    """The connection failed or timed out before an answer came: the server may or may not have the data."""
-
-    def __init__(self, problem: str, timed_out: bool) -> None:
-        super().__init__(problem)
-        self.timed_out = timed_out
-
-
-def user_agent(env: Mapping[str, str]) -> str:
+def user_agent(in_pipeline: bool) -> str:
     """`octopus-pack/1.2.3 (Linux; x86_64)`, plus ` BitBucket` in a pipeline, as Octopus.Client reports its CI."""
     agent = f"{PIPE_NAME}/{pipe_version()} ({platform.system() or 'unknown'}; {platform.machine() or 'unknown'})"
-    return agent + " BitBucket" if env.get("BITBUCKET_BUILD_NUMBER") else agent
+    return agent + " BitBucket" if in_pipeline else agent
 
 
 class OctopusClient:

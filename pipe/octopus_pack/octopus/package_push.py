@@ -2,10 +2,8 @@
 
 import base64
 import binascii
-import hashlib
 import logging
 import tempfile
-from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
@@ -23,11 +21,9 @@ from octopus_pack.sizes import format_size
 
 log = logging.getLogger(__name__)
 
-HASH_BLOCK = 1024 * 1024
-
 
 class LocalPackage:
-    """The file being pushed, with its SHA-1 (what Octopus reports as Hash) computed only when needed."""
+    """The file being pushed, with its SHA-1 (what Octopus reports as Hash), computed while it was written."""
 
     def __init__(self, package: PackageResult) -> None:
         self.path = Path(package.path)
@@ -35,14 +31,7 @@ class LocalPackage:
         self.package_id = package.package_id
         self.version = package.version
         self.size = package.size
-
-    @cached_property
-    def sha1(self) -> str:
-        digest = hashlib.sha1(usedforsecurity=False)
-        with self.path.open("rb") as stream:
-            while block := stream.read(HASH_BLOCK):
-                digest.update(block)
-        return digest.hexdigest()
+        self.sha1 = package.sha1
 
 
 class PackagePush:
