@@ -4,4 +4,5 @@ pytest_plugins = [
     "fixtures_pipe",
     "fixtures_octopus",
     "fixtures_container",
+    "fixtures_shared",
 ]

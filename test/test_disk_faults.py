@@ -17,10 +17,16 @@ import pytest
 
 from fixtures_pipe import PIPE_ENTRY, run_pipe_natively
 from octopus_pack.pack.publish import temporary_name
+from test_error_table import CLONE_IN_README, readme_rows
 
 ENV = {"ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src", "OUTPUT_PATH": "out",
        "COMPRESSION_LEVEL": "none"}
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs or a read-only bind mount needs root")
+
+
+def readme_line(fault: str, clone: Path) -> str:
+    """The README's text for this fault, with the test's checkout in place of Bitbucket's clone folder."""
+    return "✖ " + readme_rows("| Fault | The line says |")[fault].replace(CLONE_IN_README, str(clone))
 
 
 def failure_line(output: str) -> str:
@@ -67,8 +73,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_earlier_package(clone):
         run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
         assert run.returncode == 1
         line = failure_line(run.output)
-        assert line == (f"✖ No space left in OUTPUT_PATH {out} while writing MyApp.1.0.0.zip: free some space there "
-                        "or set OUTPUT_PATH to a folder on a disk with room. Nothing was written.")
+        assert line == readme_line("The disk is full", clone)
         assert sorted(os.listdir(out)) == ["MyApp.1.0.0.zip"]
         assert (out / "MyApp.1.0.0.zip").read_bytes() == earlier
 
@@ -80,8 +85,7 @@ def test_a_read_only_output_folder_is_one_line_and_keeps_the_earlier_package(clo
     with _mounted(["mount", "--bind", str(out), str(out)], ["mount", "-o", "remount,ro,bind", str(out)], target=out):
         run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
         assert run.returncode == 1
-        assert failure_line(run.output) == (f"✖ OUTPUT_PATH {out} is on a read-only file system: set OUTPUT_PATH to "
-                                            "a writable folder, for example one inside the clone.")
+        assert failure_line(run.output) == readme_line("A read-only file system", clone)
         assert sorted(os.listdir(out)) == ["MyApp.1.0.0.zip"]
         assert (out / "MyApp.1.0.0.zip").read_bytes() == earlier
 
@@ -97,9 +101,7 @@ def test_an_immutable_output_folder_is_one_line(clone):
     finally:
         subprocess.run(["chattr", "-i", str(out)], check=True)
     assert run.returncode == 1
-    assert failure_line(run.output) == (
-        f"✖ OUTPUT_PATH {out} does not let the pipe write MyApp.1.0.0.zip (Operation not permitted): make the folder "
-        "writable (its permissions, or an immutable attribute) or choose another OUTPUT_PATH.")
+    assert failure_line(run.output) == readme_line("Not permitted (permissions, `chattr +i`)", clone)
     assert sorted(os.listdir(out)) == ["MyApp.1.0.0.zip"]
     assert (out / "MyApp.1.0.0.zip").read_bytes() == earlier
 

@@ -204,8 +204,8 @@ def _source_date_epoch(value: str | None) -> float | None:
     if not (digits.isascii() and digits.isdigit() and len(digits) <= 10
             and EARLIEST_EPOCH <= int(digits) <= LATEST_EPOCH):
         raise PipeError(f"SOURCE_DATE_EPOCH is {values.quoted(value)}: use a Unix timestamp in seconds from "
-                        f"{EARLIEST_EPOCH} (1980) to {LATEST_EPOCH} (2107), for example the commit time from "
-                        "`git log -1 --format=%ct`.")
+                        f"{EARLIEST_EPOCH} (1980) to {LATEST_EPOCH} (2107), for example the commit time that "
+                        "git log -1 --format=%ct prints.")
     return float(digits)
 
 

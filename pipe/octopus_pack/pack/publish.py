@@ -92,9 +92,9 @@ def check_output_folder(folder: Path, shown: str) -> Path:
             return candidate
         if os.path.lexists(candidate):
             if candidate == folder:
-                raise PipeError(f"OUTPUT_PATH '{shortened(shown)}' is a file, not a folder: remove it or set "
+                raise PipeError(f"OUTPUT_PATH '{shortened(shown, 4200)}' is a file, not a folder: remove it or set "
                                 "OUTPUT_PATH to a folder.")
-            raise PipeError(f"OUTPUT_PATH '{shortened(shown)}' is under {candidate}, which is a file, not a "
+            raise PipeError(f"OUTPUT_PATH '{shortened(shown, 4200)}' is under {candidate}, which is a file, not a "
                             "folder: set OUTPUT_PATH to a folder.")
     return Path("/")
 
