@@ -44,6 +44,15 @@ def clone(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def assert_refused_keeping(earlier: bytes, clone: Path, fault: str) -> None:
+    """A run that would replace the earlier package fails with the README's line and leaves that package alone."""
+    run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
+    assert run.returncode == 1
+    assert failure_line(run.output) == readme_line(fault, clone)
+    assert sorted(os.listdir(clone / "out")) == ["MyApp.1.0.0.zip"]
+    assert (clone / "out" / "MyApp.1.0.0.zip").read_bytes() == earlier
+
+
 def _earlier_package(clone: Path) -> bytes:
     """Pack once, so the fault hits a run that would replace an existing package."""
     run = run_pipe_natively(ENV, clone)
@@ -70,12 +79,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_earlier_package(clone):
     with _mounted(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(out)], target=out):
         earlier = _earlier_package(clone)
         (clone / "src" / "big.bin").write_bytes(os.urandom(1 << 20))
-        run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
-        assert run.returncode == 1
-        line = failure_line(run.output)
-        assert line == readme_line("The disk is full", clone)
-        assert sorted(os.listdir(out)) == ["MyApp.1.0.0.zip"]
-        assert (out / "MyApp.1.0.0.zip").read_bytes() == earlier
+        assert_refused_keeping(earlier, clone, "The disk is full")
 
 
 @needs_root
@@ -83,11 +87,7 @@ def test_a_read_only_output_folder_is_one_line_and_keeps_the_earlier_package(clo
     out = clone / "out"
     earlier = _earlier_package(clone)
     with _mounted(["mount", "--bind", str(out), str(out)], ["mount", "-o", "remount,ro,bind", str(out)], target=out):
-        run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
-        assert run.returncode == 1
-        assert failure_line(run.output) == readme_line("A read-only file system", clone)
-        assert sorted(os.listdir(out)) == ["MyApp.1.0.0.zip"]
-        assert (out / "MyApp.1.0.0.zip").read_bytes() == earlier
+        assert_refused_keeping(earlier, clone, "A read-only file system")
 
 
 @needs_root
@@ -97,13 +97,9 @@ def test_an_immutable_output_folder_is_one_line(clone):
     if subprocess.run(["chattr", "+i", str(out)], capture_output=True).returncode:
         pytest.skip("this file system does not support chattr +i")
     try:
-        run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
+        assert_refused_keeping(earlier, clone, "Not permitted (permissions, `chattr +i`)")
     finally:
         subprocess.run(["chattr", "-i", str(out)], check=True)
-    assert run.returncode == 1
-    assert failure_line(run.output) == readme_line("Not permitted (permissions, `chattr +i`)", clone)
-    assert sorted(os.listdir(out)) == ["MyApp.1.0.0.zip"]
-    assert (out / "MyApp.1.0.0.zip").read_bytes() == earlier
 
 
 def test_a_name_the_file_system_accepts_is_never_refused_for_the_temporary_name(clone):

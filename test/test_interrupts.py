@@ -32,31 +32,27 @@ def closing_line(output: str) -> str:
     return lines[0]
 
 
-def test_stopped_before_packing_says_no_package_was_written(tmp_path, octopus):
+def stopped_during(kind: str, tmp_path: Path, octopus) -> str:
+    """Run the pipe, hold the server's answer to the first `kind` request, send SIGTERM then; the closing line."""
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.js").write_text("x")
-    octopus.set_delay("root", 30)
+    octopus.set_delay(kind, 30)
     process = start(tmp_path, octopus)
-    wait_for_request(octopus, "root", process)
+    wait_for_request(octopus, kind, process)
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=60)[0]
-    assert process.returncode == 1
-    assert closing_line(output) == "✖ Stopped by signal 15: no package was written."
+    assert process.returncode == 1, output
+    return closing_line(output)
+
+
+def test_stopped_before_packing_says_no_package_was_written(tmp_path, octopus):
+    assert stopped_during("root", tmp_path, octopus) == "✖ Stopped by signal 15: no package was written."
     assert not (tmp_path / "out").exists()
 
 
 def test_stopped_while_pushing_says_the_package_is_complete(tmp_path, octopus):
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "app.js").write_text("x")
-    octopus.set_delay("upload", 30)
-    process = start(tmp_path, octopus)
-    wait_for_request(octopus, "upload", process)
-    process.send_signal(signal.SIGTERM)
-    output = process.communicate(timeout=60)[0]
-    assert process.returncode == 1
     package = tmp_path / "out" / "MyApp.1.0.0.zip"
-    assert closing_line(output) == (
+    assert stopped_during("upload", tmp_path, octopus) == (
         f"✖ Stopped by signal 15 while pushing to {octopus.url}: the package {package} is complete on disk, but "
         "Octopus may not have it or its build information; run the step again to push.")
-    assert "no package was written" not in output
     assert package.is_file()
