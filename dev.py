@@ -96,8 +96,16 @@ def ensure_requirements(requirements: Path) -> None:
     stamp.write_text(wanted)
 
 
+def venv_environment(**extra: str) -> dict[str, str]:
+    """The environment with .venv/bin first on PATH, so tools the tests call (ruff, semversioner...) are ours."""
+    env = {**os.environ, **extra}
+    env["PATH"] = os.pathsep.join([str(VENV / "bin"), env.get("PATH", os.defpath)])
+    env["VIRTUAL_ENV"] = str(VENV)
+    return env
+
+
 def run(command: list[str], env: dict[str, str] | None = None) -> int:
-    return subprocess.run(command, cwd=ROOT, env=env).returncode
+    return subprocess.run(command, cwd=ROOT, env=env or venv_environment()).returncode
 
 
 def docker_base_image() -> str | None:
@@ -111,13 +119,13 @@ def docker_base_image() -> str | None:
 
 def sample(_: list[str]) -> int:
     ensure_requirements(RUNTIME_REQUIREMENTS)
-    return run([str(VENV_PYTHON), "pipe/pipe.py"], env={**os.environ, **SAMPLE})
+    return run([str(VENV_PYTHON), "pipe/pipe.py"], env=venv_environment(**SAMPLE))
 
 
 def test(args: list[str]) -> int:
     ensure_requirements(TEST_REQUIREMENTS)
     base = docker_base_image()
-    env = dict(os.environ)
+    env = venv_environment()
     if base:
         env["OCTOPUS_PACK_BASE_IMAGE"] = base
     elif env.get("CI", "").lower() == "true":
@@ -139,7 +147,7 @@ def bench(args: list[str]) -> int:
     base = docker_base_image()
     if status or not base:
         return status or 1
-    return run([str(VENV_PYTHON), "test/bench_image.py"], env={**os.environ, "OCTOPUS_PACK_BASE_IMAGE": base})
+    return run([str(VENV_PYTHON), "test/bench_image.py"], env=venv_environment(OCTOPUS_PACK_BASE_IMAGE=base))
 
 
 COMMANDS = {"sample": sample, "test": test, "lint": lint, "bench": bench}
