@@ -5,6 +5,8 @@
 # dockerd without a bridge network and builds a Debian base image with debootstrap; where an engine
 # already answers (Bitbucket's docker service, a developer's Docker Desktop) it only picks the base image.
 # Stdout carries exactly one line, the base image to build FROM; progress goes to stderr.
+# apt, debootstrap and docker import run quietly: their output is shown only when they fail, and then the
+# first line printed is the cause (e.g. "cannot apt-get install docker.io: E: Could not get lock ...").
 #
 # Environment:
 #   OCTOPUS_PACK_BASE_IMAGE  use this base image as is (e.g. python:3.12-slim where a registry is reachable)
@@ -18,6 +20,27 @@ DOCKERD_LOG=${DOCKERD_LOG:-/tmp/octopus-pack-dockerd.log}
 DOCKERD_PIDFILE=${DOCKERD_PIDFILE:-/tmp/octopus-pack-dockerd.pid}
 
 log() { echo "docker-engine: $*" >&2; }
+
+# step WHAT COMMAND...: run COMMAND with its output kept aside; on failure say "cannot WHAT: <cause>" first,
+# then the end of the output. The cause is apt's or debootstrap's first "E:" line, else the last line.
+step() {
+  local what=$1 output status=0 cause
+  shift
+  output=$(mktemp /tmp/octopus-pack-step.XXXXXX)
+  "$@" >"$output" 2>&1 </dev/null || status=$?
+  if [ "$status" -eq 0 ]; then
+    rm -f "$output"
+    return 0
+  fi
+  cause=$(grep -m 1 '^E: ' "$output" || grep -v '^[[:space:]]*$' "$output" | tail -n 1 || true)
+  log "cannot $what: ${cause:-it exited with status $status and printed nothing}"
+  if [ -s "$output" ]; then
+    log "the last lines it printed:"
+    tail -n 15 "$output" | sed 's/^/    /' >&2
+  fi
+  rm -f "$output"
+  return 1
+}
 
 # ensure_commands COMMAND:PACKAGE...: apt-get install the packages of missing commands only, so machines
 # that have the tools some other way (a Mac, a prepared image) need neither root nor apt.
@@ -33,24 +56,23 @@ ensure_commands() {
     return 1
   fi
   if [ "$apt_updated" = false ]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    step "apt-get update" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
     apt_updated=true
   fi
-  log "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  step "apt-get install ${missing[*]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+    || return 1
+  log "installed ${missing[*]}"
 }
 
 start_engine() {
   if docker info >/dev/null 2>&1; then
     return 0
   fi
-  ensure_commands docker:docker.io dockerd:docker.io
+  ensure_commands docker:docker.io dockerd:docker.io || return 1
   if [ -f "$DOCKERD_PIDFILE" ] && kill -0 "$(cat "$DOCKERD_PIDFILE")" 2>/dev/null; then
     log "dockerd (pid $(cat "$DOCKERD_PIDFILE")) is running but not answering yet"
   else
     # No bridge and no iptables rules: containers use the host network and nothing is exposed.
-    log "starting dockerd, log in $DOCKERD_LOG"
     # 9>&-: the daemon must not inherit (and so hold forever) this script's lock.
     nohup dockerd --bridge=none --iptables=false --ip-masq=false </dev/null >"$DOCKERD_LOG" 2>&1 9>&- &
     echo "$!" >"$DOCKERD_PIDFILE"
@@ -58,14 +80,15 @@ start_engine() {
   local waited=0
   until docker info >/dev/null 2>&1; do
     if [ "$waited" -ge 60 ]; then
-      log "dockerd did not answer within 60 s; last lines of $DOCKERD_LOG:"
-      tail -n 20 "$DOCKERD_LOG" >&2 || true
+      log "cannot start dockerd: it did not answer within 60 s; it last logged: $(tail -n 1 "$DOCKERD_LOG" 2>/dev/null)"
+      log "the last lines of $DOCKERD_LOG:"
+      tail -n 15 "$DOCKERD_LOG" | sed 's/^/    /' >&2 || true
       return 1
     fi
     sleep 1
     waited=$((waited + 1))
   done
-  log "engine ready after ${waited} s"
+  log "started dockerd (log in $DOCKERD_LOG), ready after ${waited} s"
 }
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -73,29 +96,27 @@ image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 # The registry mirror this machine's apt already uses; read at run time, never written into the project.
 debian_mirror() {
   local sources=/etc/apt/sources.list.d/debian.sources
-  [ -f "$sources" ] || { log "no $sources to read the Debian mirror from"; return 1; }
+  [ -f "$sources" ] || { log "cannot build $LOCAL_BASE: there is no $sources to read the Debian mirror from"; return 1; }
   awk '/^URIs:/ { print $2; exit }' "$sources"
 }
 
 build_local_base() {
-  ensure_commands debootstrap:debootstrap
+  ensure_commands debootstrap:debootstrap || return 1
   local mirror rootfs
-  mirror=$(debian_mirror)
+  mirror=$(debian_mirror) || return 1
   rootfs=$(mktemp -d /tmp/octopus-pack-rootfs.XXXXXX)
   # shellcheck disable=SC2064 # expand now: the trap must remove this very directory
-  trap "rm -rf '$rootfs' '$rootfs.log'" EXIT
-  log "building $LOCAL_BASE with debootstrap (about a minute; log in $rootfs.log)"
-  if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
-    tail -n 20 "$rootfs.log" >&2
-    return 1
-  fi
+  trap "rm -rf '$rootfs'" EXIT
+  step "build $LOCAL_BASE with debootstrap" debootstrap --variant=minbase \
+    --include=python3,python3-venv,ca-certificates bookworm "$rootfs" "$mirror" || return 1
   # The host's bundle also trusts the HTTPS proxy in front of the package registries.
   cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | docker import - "$LOCAL_BASE" >&2
-  rm -rf "$rootfs" "$rootfs.log"
+  step "docker import $LOCAL_BASE" bash -c 'tar -C "$1" -c . | docker import - "$2"' _ "$rootfs" "$LOCAL_BASE" \
+    || return 1
+  rm -rf "$rootfs"
   trap - EXIT
+  log "built $LOCAL_BASE"
 }
 
 pick_base_image() {
@@ -109,7 +130,7 @@ pick_base_image() {
     echo "$default_base"
     return 0
   fi
-  image_present "$LOCAL_BASE" || build_local_base
+  image_present "$LOCAL_BASE" || build_local_base || return 1
   echo "$LOCAL_BASE"
 }
 

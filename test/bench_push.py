@@ -9,6 +9,7 @@ delta build, delta upload). Not collected by pytest.
 """
 
 import argparse
+import hashlib
 import logging
 import random
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 TEST_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TEST_DIR.parent / "pipe"))
 
+from octopus_pack.config.bitbucket import bitbucket_build_from  # noqa: E402
 from octopus_pack.config.octopus import ApiKey  # noqa: E402
 from octopus_pack.octopus import OctopusSettings, push_to_octopus  # noqa: E402
 from octopus_pack.package_result import PackageResult  # noqa: E402
@@ -41,7 +43,8 @@ def write_package(path: Path, size_mb: int, seed: int, changed_entry: int | None
                         data = bytes(MB)
                     entry.write(data)
     package_id, version = path.name.split(".", 1)[0], path.name.split(".", 1)[1].rsplit(".", 1)[0]
-    return PackageResult(path, package_id, version, "zip", path.stat().st_size, "", size_mb * MB // ENTRY)
+    sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
+    return PackageResult(path, package_id, version, "zip", path.stat().st_size, "", size_mb * MB // ENTRY, sha1)
 
 
 def memory(field: str) -> int:
@@ -55,7 +58,7 @@ def memory(field: str) -> int:
 def measured_push(settings: OctopusSettings, package: PackageResult) -> tuple[float, int]:
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     started = time.monotonic()
-    push_to_octopus(settings, package, {})
+    push_to_octopus(settings, package, bitbucket_build_from({}))
     return time.monotonic() - started, memory("VmHWM")
 
 

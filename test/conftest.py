@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures_octopus",
     "fixtures_network",
     "fixtures_container",
+    "fixtures_shared",
 ]

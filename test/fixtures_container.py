@@ -28,7 +28,7 @@ def _unavailable(reason: str) -> NoReturn:
     """Skip on a developer's machine without Docker; in CI a missing engine must not pass silently."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: the container tests must run; see ci-scripts/docker-engine.sh)")
-    pytest.skip(f"{reason}; run `make test` or ci-scripts/docker-engine.sh to get one")
+    pytest.skip(f"{reason}; run `python3 dev.py test` or ci-scripts/docker-engine.sh to get one")
 
 
 def _default_base_image() -> str:

@@ -1,6 +1,7 @@
 """Build information pushed to the fake Octopus server from real git clones, as a Bitbucket build would."""
 
 import dataclasses
+import hashlib
 import logging
 import subprocess
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fake_octopus import FakeOctopus
-from octopus_pack.config.bitbucket import bitbucket_build_from
+from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
@@ -28,17 +29,17 @@ def settings_for(octopus: FakeOctopus, **overrides) -> OctopusSettings:
 
 
 def package(version: str) -> PackageResult:
-    return PackageResult(Path(f"/nowhere/petclinic.{version}.zip"), "petclinic", version, "zip", 1, "", 1)
+    return PackageResult(Path(f"/nowhere/petclinic.{version}.zip"), "petclinic", version, "zip", 1, "", 1, "")
 
 
-def bitbucket_env(clone: Path, commit: str | None, build: int, **extra: str) -> dict[str, str]:
+def bitbucket_env(clone: Path, commit: str | None, build: int, **extra: str) -> BitbucketBuild:
     env = {
         "BITBUCKET_BUILD_NUMBER": str(build), "BITBUCKET_BRANCH": "main", "BITBUCKET_CLONE_DIR": str(clone),
         "BITBUCKET_REPO_FULL_NAME": "octopussamples/petclinic", "BITBUCKET_GIT_HTTP_ORIGIN": ORIGIN,
     }  # fmt: skip
     if commit:
         env["BITBUCKET_COMMIT"] = commit
-    return env | extra
+    return bitbucket_build_from({name: value for name, value in (env | extra).items() if value is not None})
 
 
 @pytest.fixture
@@ -149,7 +150,7 @@ def test_without_a_clone_the_environment_is_enough(octopus, tmp_path, info_logs)
 def test_outside_bitbucket_the_clone_is_the_working_directory(octopus, repo, monkeypatch):
     head = repo.commit("local run")
     monkeypatch.chdir(repo.path)
-    push_to_octopus(settings_for(octopus), package("1.0.1"), {})
+    push_to_octopus(settings_for(octopus), package("1.0.1"), bitbucket_build_from({}))
     record = octopus.build_information_for("petclinic", "1.0.1")
     assert record["VcsCommitNumber"] == head
     assert record["BuildNumber"] is None and record["BuildUrl"] is None
@@ -157,8 +158,7 @@ def test_outside_bitbucket_the_clone_is_the_working_directory(octopus, repo, mon
 
 def test_tag_builds_report_the_tag_as_branch(octopus, repo):
     head = repo.commit("release")
-    env = bitbucket_env(repo.path, head, 9, BITBUCKET_TAG="v1.0.0")
-    del env["BITBUCKET_BRANCH"]
+    env = bitbucket_env(repo.path, head, 9, BITBUCKET_TAG="v1.0.0", BITBUCKET_BRANCH=None)
     push_to_octopus(settings_for(octopus), package("1.0.0"), env)
     assert octopus.build_information_for("petclinic", "1.0.0")["Branch"] == "v1.0.0"
 
@@ -282,7 +282,8 @@ def test_package_and_build_information_together(octopus, repo, tmp_path):
     head = repo.commit("one")
     path = tmp_path / "petclinic.1.0.1.zip"
     path.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
-    result = PackageResult(path, "petclinic", "1.0.1", "zip", path.stat().st_size, "", 0)
+    result = PackageResult(path, "petclinic", "1.0.1", "zip", path.stat().st_size, "", 0,
+                           hashlib.sha1(path.read_bytes()).hexdigest())
     push_to_octopus(settings_for(octopus, push_package=True), result, bitbucket_env(repo.path, head, 1))
     assert octopus.package_bytes("petclinic", "1.0.1") == path.read_bytes()
     assert octopus.build_information_for("petclinic", "1.0.1")["VcsCommitNumber"] == head

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from fake_octopus import FakeOctopus
+from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
 from octopus_pack.package_result import PackageResult
 
-ENV = {"BITBUCKET_BUILD_NUMBER": "42"}
+ENV = bitbucket_build_from({"BITBUCKET_BUILD_NUMBER": "42"})
 
 
 def settings_for(octopus: FakeOctopus, **overrides) -> OctopusSettings:
@@ -46,7 +47,7 @@ def write_package(path: Path, files: dict[str, bytes], package_id: str, version:
             archive.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), content)
     data = path.read_bytes()
     return PackageResult(path, package_id, version, path.suffix[1:], len(data), hashlib.sha256(data).hexdigest(),
-                         len(files))
+                         len(files), hashlib.sha1(data).hexdigest())
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_the_upload_request_is_shaped_like_octo_push(octopus, package):
 
 
 def test_outside_bitbucket_the_user_agent_has_no_ci_suffix(octopus, package):
-    push_to_octopus(settings_for(octopus), package, {})
+    push_to_octopus(settings_for(octopus), package, bitbucket_build_from({}))
     assert not octopus.requests_of("upload")[0].header("user-agent").endswith("BitBucket")
 
 
@@ -486,12 +487,12 @@ def test_debug_output_never_contains_the_key(octopus, package, caplog, capfd, tm
     caplog.set_level(logging.DEBUG)
     errors = []
     settings = settings_for(octopus, push_build_information=True, overwrite_mode=OverwriteMode.IGNORE_IF_EXISTS)
-    env = ENV | {"BITBUCKET_CLONE_DIR": str(tmp_path)}
+    env = dataclasses.replace(ENV, clone_dir=tmp_path)
     octopus.fail_next("upload", status=503)
     octopus.drop_next("build-information")
     push_to_octopus(settings, package, env)
     octopus.fail_next("build-information", status=500, message=f"echoing {octopus.api_key} back", times=None)
-    rerun = env | {"BITBUCKET_BUILD_NUMBER": "43"}  # so the failing push is not mistaken for the first one
+    rerun = dataclasses.replace(env, build_number="43")  # so the failing push is not mistaken for the first one
     for attempt in (
         lambda: push_to_octopus(dataclasses.replace(settings, overwrite_mode=OverwriteMode.OVERWRITE_EXISTING),
                                 package, rerun),
@@ -525,8 +526,9 @@ def test_memory_stays_flat_whatever_the_package_size(octopus, tmp_path):
     with path.open("wb") as out:
         for _ in range(32):
             out.write(random.randbytes(1 << 20))
-    package = PackageResult(path, "Big", "1.0.0", "zip", path.stat().st_size, "", 1)
-    octopus.drop_next("upload")  # also exercise the SHA-1 check, which must stream too
+    package = PackageResult(path, "Big", "1.0.0", "zip", path.stat().st_size, "", 1,
+                            hashlib.sha1(path.read_bytes()).hexdigest())
+    octopus.drop_next("upload")  # also exercise the SHA-1 check after a dropped upload
     tracemalloc.start()
     try:
         push_to_octopus(settings_for(octopus, delta_compression=False), package, ENV)

@@ -1,23 +1,21 @@
-"""The Octopus variables, read through the real toolkit validation, become OctopusSettings (or a clear PipeError)."""
+"""The Octopus variables, plain strings as the environment holds them, become OctopusSettings (or a clear PipeError)."""
 
 import logging
 from pathlib import Path
 
 import pytest
-from bitbucket_pipes_toolkit import Pipe
 
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
-from octopus_pack.octopus import OCTOPUS_SCHEMA, OverwriteMode, octopus_settings_from
+from octopus_pack.octopus import OverwriteMode, octopus_settings_from
 
 SERVER = "https://octopus.example.com"
 KEY = "API-ABCDEF0123456789"
 
 
 def settings_from(env: dict[str, str]):
-    """What pipe.py does: validate with the toolkit against the schema, then build the settings."""
-    variables = Pipe(schema=OCTOPUS_SCHEMA, env=env).variables
-    return octopus_settings_from(variables, env)
+    """What the settings layer does with the environment's strings."""
+    return octopus_settings_from(env)
 
 
 def test_no_server_means_nothing_to_push():
@@ -114,10 +112,10 @@ def test_an_unknown_overwrite_mode_lists_the_valid_ones():
 
 @pytest.mark.parametrize(("name", "value"), [("PUSH_PACKAGE", "maybe"), ("OCTOPUS_TIMEOUT", "0"),
                                              ("OCTOPUS_TIMEOUT", "soon"), ("BUILD_INFORMATION_COMMIT_LIMIT", "0")])
-def test_values_of_the_wrong_type_fail_toolkit_validation(name, value, capsys):
-    with pytest.raises(SystemExit):
+def test_values_of_the_wrong_type_are_one_line_errors(name, value):
+    with pytest.raises(PipeError, match=f"^{name} is '{value}': use ") as raised:
         settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, name: value})
-    assert name in capsys.readouterr().out
+    assert "\n" not in str(raised.value)
 
 
 def test_nothing_to_push_when_both_pushes_are_off(caplog):
@@ -174,9 +172,9 @@ def test_the_key_never_shows_in_reprs():
     assert ApiKey(KEY) == settings.api_key
 
 
-def test_unvalidated_string_flags_are_read_sensibly():
-    variables = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "DELTA_COMPRESSION": "false", "PUSH_PACKAGE": "yes"}
-    settings = octopus_settings_from(variables, {})
+def test_string_flags_use_the_one_vocabulary():
+    env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "DELTA_COMPRESSION": "OFF", "PUSH_PACKAGE": "1"}
+    settings = octopus_settings_from(env)
     assert not settings.delta_compression and settings.push_package
 
 
@@ -190,4 +188,4 @@ def test_a_normalised_address_is_logged_without_the_rest(caplog):
 @pytest.mark.parametrize("unexpanded", ["$OCTOPUS_SERVER", "${OCTOPUS_SERVER}", "  "])
 def test_an_unexpanded_pipe_yml_default_counts_as_not_set(unexpanded):
     """pipe.yml defaults OCTOPUS_SERVER to $OCTOPUS_SERVER; a repository without that variable pushes nothing."""
-    assert octopus_settings_from({"OCTOPUS_SERVER": unexpanded, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}, {}) is None
+    assert octopus_settings_from({"OCTOPUS_SERVER": unexpanded, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}) is None

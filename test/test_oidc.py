@@ -7,13 +7,13 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
-from bitbucket_pipes_toolkit import Pipe
 
 from fake_octopus.oidc import BitbucketStepTokens
 from fixtures_pipe import run_pipe_natively
 from octopus_pack.config.credentials import AccessToken, ApiKey, OidcExchange, Secret
+from octopus_pack.config.octopus import octopus_settings_from
 from octopus_pack.errors import PipeError
-from octopus_pack.octopus import OCTOPUS_SCHEMA, octopus_settings_from, push_to_octopus
+from octopus_pack.octopus import push_to_octopus
 from octopus_pack.octopus.client import token_rejected
 from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, describe_claims
 from octopus_pack.package_result import PackageResult
@@ -35,7 +35,7 @@ def package(tmp_path: Path) -> PackageResult:
 
 
 def settings_from(env: dict[str, str]):
-    return octopus_settings_from(Pipe(schema=OCTOPUS_SCHEMA, env=env).variables, env)
+    return octopus_settings_from(env)
 
 
 @pytest.fixture(scope="module")

@@ -96,47 +96,6 @@ def test_reproducible_packages_from_two_fresh_clones_are_identical(tmp_path):
     assert digests[0] == digests[1]
 
 
-ERRORS = [
-    ({"ID": ""}, "ID is required: add it to the pipe's variables, for example ID: 'MyCompany.MyApp'."),
-    ({"SOURCE_PATH": None}, "SOURCE_PATH is required"),
-    ({"FORMAT": "tar"}, "FORMAT is 'tar': use zip or nupkg."),
-    ({"VERSION": "v1"}, "VERSION 'v1' is not a valid package version"),
-    ({"ID": "a/b"}, "ID 'a/b' cannot be used as a file name"),
-    ({"ID": "my app", "FORMAT": "nupkg"}, "ID 'my app' is not a valid NuGet package ID"),
-    ({"SOURCE_PATH": "dist"}, "SOURCE_PATH 'dist' is not a folder: set SOURCE_PATH to the folder to pack"),
-    ({"EXTRA_ARGS_COUNT": "1", "EXTRA_ARGS_0": "--frobnicate"}, "EXTRA_ARGS has an unknown option '--frobnicate'"),
-    ({"EXTRA_ARGS_COUNT": "1", "EXTRA_ARGS_0": "x"}, "EXTRA_ARGS has a value 'x' that belongs to no option"),
-    ({"EXTRA_ARGS_COUNT": "2", "EXTRA_ARGS_0": "--version", "EXTRA_ARGS_1": "2"},
-     "EXTRA_ARGS sets '--version', which this pipe sets from the VERSION variable: set VERSION instead."),
-    ({"FORMAT": "nupkg", "TITLE": "A", "EXTRA_ARGS_COUNT": "2", "EXTRA_ARGS_0": "--title", "EXTRA_ARGS_1": "B"},
-     "TITLE is 'A' but EXTRA_ARGS gives --title 'B': set it in one place only."),
-    ({"COMPRESSION_LEVEL": "max"}, "COMPRESSION_LEVEL is 'max': use none, fast or optimal."),
-    ({"OVERWRITE": "maybe"}, "OVERWRITE is 'maybe': use 'true' or 'false'."),
-    ({"DEBUG": "maybe"}, "DEBUG is 'maybe': use 'true' or 'false'."),
-    ({"SOURCE_DATE_EPOCH": "yesterday"}, "SOURCE_DATE_EPOCH is 'yesterday': use a Unix timestamp in seconds"),
-    ({"INCLUDE": "../x"}, "INCLUDE pattern '../x' points outside SOURCE_PATH"),
-    ({"INCLUDE_COUNT": "1", "INCLUDE_0": "app.config"}, "INCLUDE names 'app.config', which is not a file under"),
-    ({"FORMAT": "nupkg", "INCLUDE_COUNT": "2", "INCLUDE_0": "src/*.js", "INCLUDE_1": "lib/*.js"},
-     "Two files would be packed as 'app.js'"),
-    ({"FORMAT": "nupkg", "EXCLUDE": "**"}, "No files matched, and a nupkg cannot be empty"),
-    ({"FORMAT": "nupkg", "DESCRIPTION": "bell \x07"}, "DESCRIPTION"),
-]
-
-
-@pytest.mark.parametrize(("change", "message"), ERRORS, ids=[message[:40] for _, message in ERRORS])
-def test_each_row_of_the_readmes_error_table(clone, change, message):
-    (clone / "lib").mkdir()
-    (clone / "lib" / "app.js").write_text("other")
-    env = {**ARTICLE, **change}
-    env = {name: value for name, value in env.items() if value is not None}
-    run = run_pipe_natively(env, clone)
-    assert run.returncode == 1, run.output
-    failure = [line for line in run.stdout.splitlines() if "✖" in line]
-    assert len(failure) == 1 and message in failure[0], run.output
-    assert "Traceback" not in run.output
-    assert not (clone / "out").exists()
-
-
 def test_an_existing_package_is_an_error_until_overwrite_is_set(clone):
     assert run_pipe_natively(ARTICLE, clone).returncode == 0
     run = run_pipe_natively(ARTICLE, clone)

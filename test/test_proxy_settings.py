@@ -1,9 +1,11 @@
 """HTTPS_PROXY, HTTP_PROXY and NO_PROXY, read once by config/ and handed to the client explicitly."""
 
 import dataclasses
+import hashlib
 
 import pytest
 
+from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.octopus import ApiKey, OctopusSettings, octopus_settings_from
 from octopus_pack.config.proxies import Proxy, proxy_for
 from octopus_pack.errors import PipeError
@@ -52,8 +54,8 @@ def test_unusable_proxy_values_name_the_variable(value):
 
 def test_settings_carry_the_proxy():
     settings = octopus_settings_from(
-        {"OCTOPUS_SERVER": "https://o.example.com/app#/Spaces-1", "OCTOPUS_APIKEY": "API-ABC123"},
-        {"HTTPS_PROXY": "http://p:3128"},
+        {"OCTOPUS_SERVER": "https://o.example.com/app#/Spaces-1", "OCTOPUS_APIKEY": "API-ABC123",
+         "HTTPS_PROXY": "http://p:3128"},
     )
     assert settings.proxy == Proxy("http://p:3128", "HTTPS_PROXY")
     assert "proxy=http://p:3128 (HTTPS_PROXY)" in settings.describe()
@@ -66,7 +68,7 @@ def test_the_client_ignores_proxy_variables_in_its_own_environment(octopus, tmp_
     monkeypatch.setenv("NO_PROXY", "")
     path = tmp_path / "MyApp.1.0.0.zip"
     path.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
-    package = PackageResult(path, "MyApp", "1.0.0", "zip", 22, "", 0)
+    package = PackageResult(path, "MyApp", "1.0.0", "zip", 22, "", 0, hashlib.sha1(path.read_bytes()).hexdigest())
     settings = OctopusSettings(server=octopus.url, api_key=ApiKey(octopus.api_key), push_build_information=False)
-    push_to_octopus(dataclasses.replace(settings, retries=0), package, {})
+    push_to_octopus(dataclasses.replace(settings, retries=0), package, bitbucket_build_from({}))
     assert octopus.package_bytes("MyApp", "1.0.0") == path.read_bytes()

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from fixtures_network import Route
+from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OverwriteMode, push_to_octopus
 from octopus_pack.package_result import PackageResult
 
-ENV = {"BITBUCKET_BUILD_NUMBER": "42"}
+ENV = bitbucket_build_from({"BITBUCKET_BUILD_NUMBER": "42"})
 CUT_AFTER = 64 * 1024
 
 
@@ -28,7 +29,8 @@ def package(tmp_path: Path) -> PackageResult:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("payload.bin", random.Random(7).randbytes(256 * 1024))
     data = path.read_bytes()
-    return PackageResult(path, "MyApp", "1.0.0", "zip", len(data), hashlib.sha256(data).hexdigest(), 1)
+    return PackageResult(path, "MyApp", "1.0.0", "zip", len(data), hashlib.sha256(data).hexdigest(), 1,
+                         hashlib.sha1(data).hexdigest())
 
 
 @pytest.fixture

@@ -1,10 +1,55 @@
-"""User-facing errors: raised anywhere, printed once by pipe.py as a single line with exit code 1."""
+"""Every exception type the pipe raises on purpose, in one place, and the user-facing refusal messages.
+
+PipeError is printed once by pipe.py as a single line with exit code 1; the others are caught and turned into a
+PipeError (or a retry) by the code that knows what they mean.
+"""
 
 import re
 
 
 class PipeError(Exception):
     """A problem the user can fix; the message names it and says how, in one line."""
+
+
+def shortened(text: str, limit: int = 60) -> str:
+    """A value as messages quote it: control characters escaped, long ones cut in the middle, so it stays one line."""
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]}[...]{text[-keep:]}"
+
+
+class Stopped(BaseException):
+    """SIGTERM (a cancelled step): unwinds like KeyboardInterrupt so partial files are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
+
+
+class OctopusApiError(Exception):
+    """The server answered with an error status; `message` is its ErrorMessage and Errors[] on one line."""
+
+    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+        super().__init__(f"HTTP {status} from {method} {path}: {message}")
+        self.status = status
+        self.method = method
+        self.path = path
+        self.message = message
+
+
+class TransferInterrupted(Exception):
+    """The connection failed or timed out before an answer came: the server may or may not have the data."""
+
+    def __init__(self, problem: str, timed_out: bool) -> None:
+        super().__init__(problem)
+        self.timed_out = timed_out
+
+
+class NoGitRepository(Exception):
+    """There is no readable git repository where the clone should be."""
 
 
 

@@ -15,3 +15,4 @@ class PackageResult:
     size: int
     sha256: str
     file_count: int
+    sha1: str  # what Octopus reports as a package's Hash; computed with sha256 while the file was written

@@ -1,4 +1,8 @@
-"""Progress lines for long packing runs and uploads, for CI logs: a plain line every few seconds, no animation."""
+"""Progress lines for long packing runs and uploads, for CI logs: a plain line every few seconds, no animation.
+
+Bitbucket's log viewer shows every line, so a line per file or per read (or a carriage-return bar) would flood
+it; short runs finish before the first interval and print nothing here.
+"""
 
 import logging
 import time
@@ -9,6 +13,24 @@ from octopus_pack.sizes import format_size
 log = logging.getLogger(__name__)
 
 
+class Throttle:
+    """Says when `interval` seconds have passed since the start or since it last said so."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.started = clock()
+        self._next = self.started + interval
+
+    def due(self) -> float | None:
+        """The current time when a line is due (and the next one is scheduled), else None."""
+        now = self.clock()
+        if now < self._next:
+            return None
+        self._next = now + self.interval
+        return now
+
+
 class PackingProgress:
     """Counts files and bytes as the writer finishes them, and logs a line when enough time has passed."""
 
@@ -16,23 +38,19 @@ class PackingProgress:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total_files = total_files
         self.total_bytes = total_bytes
-        self.interval = interval
-        self.clock = clock
+        self.throttle = Throttle(interval, clock)
         self.files = 0
         self.bytes = 0
-        self.started = clock()
-        self.next_report = self.started + interval
 
     def advance(self, files: int, nbytes: int) -> None:
         self.files += files
         self.bytes += nbytes
-        now = self.clock()
-        if now >= self.next_report:
-            self.next_report = now + self.interval
+        now = self.throttle.due()
+        if now is not None:
             log.info(self.describe(now))
 
     def describe(self, now: float) -> str:
-        elapsed = max(now - self.started, 1e-9)
+        elapsed = max(now - self.throttle.started, 1e-9)
         rate = self.bytes / elapsed
         remaining = (self.total_bytes - self.bytes) / rate if rate else 0.0
         return (f"Packed {self.files:,} of {self.total_files:,} files, {self.bytes / 1e6:,.1f} of "
@@ -40,28 +58,20 @@ class PackingProgress:
 
 
 class UploadProgress:
-    """Called with the bytes sent so far; logs a line when `interval` seconds have passed since the last one.
-
-    Bitbucket's log viewer shows every line, so a line per read (or a carriage-return bar) would flood it;
-    short uploads finish before the first interval and print nothing here.
-    """
+    """Called with the bytes sent so far; logs a line when `interval` seconds have passed since the last one."""
 
     def __init__(self, what: str, total: int, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._what = what
         self._total = total
-        self._interval = interval
-        self._clock = clock
-        self._started = clock()
-        self._next_report = self._started + interval
+        self._throttle = Throttle(interval, clock)
 
     def __call__(self, sent: int) -> None:
-        now = self._clock()
-        if now < self._next_report:
+        now = self._throttle.due()
+        if now is None:
             return
-        self._next_report = now + self._interval
         sent = min(sent, self._total)
         percent = 100 * sent / self._total if self._total else 100
-        rate = sent / max(now - self._started, 1e-9)
+        rate = sent / max(now - self._throttle.started, 1e-9)
         log.info(
             f"Uploading {self._what}: {format_size(sent)} of {format_size(self._total)} ({percent:.0f}%, "
             f"{format_size(int(rate))}/s)"

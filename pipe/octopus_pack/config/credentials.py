@@ -12,7 +12,6 @@ leftover secret. BITBUCKET_STEP_OIDC_TOKEN on its own selects nothing, because e
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import HIDDEN, register_secret
@@ -21,12 +20,8 @@ API_KEY_FORMAT = re.compile(r"^API-[A-Z0-9]+$")
 
 STEP_TOKEN_VARIABLE = "BITBUCKET_STEP_OIDC_TOKEN"
 
-CREDENTIAL_SCHEMA: dict[str, dict[str, Any]] = {
-    "OCTOPUS_APIKEY": {"type": "string", "required": False},
-    "OCTOPUS_ACCESS_TOKEN": {"type": "string", "required": False},
-    "OCTOPUS_SERVICE_ACCOUNT_ID": {"type": "string", "required": False},
-}
-"""Cerberus entries for the credential variables (the step token is Bitbucket's own, read from the environment)."""
+CREDENTIAL_VARIABLES = ("OCTOPUS_APIKEY", "OCTOPUS_ACCESS_TOKEN", "OCTOPUS_SERVICE_ACCOUNT_ID")
+"""The three ways to sign in (the step token is Bitbucket's own variable, not the pipe's)."""
 
 THREE_WAYS = (
     "OCTOPUS_APIKEY (an API key), OCTOPUS_ACCESS_TOKEN (an access token) or OCTOPUS_SERVICE_ACCOUNT_ID "
@@ -95,15 +90,13 @@ def describe_credential(credential: Credential) -> str:
     return f"credential={credential.variable} ({HIDDEN})"
 
 
-def credential_from(
-    variables: Mapping[str, Any], env: Mapping[str, str], read: Callable[[str], str | None]
-) -> Credential:
+def credential_from(env: Mapping[str, str], read: Callable[[str], str | None]) -> Credential:
     """The one credential the variables give; PipeError (one line with the fix) for none, several or a bad one.
 
     `read(name)` returns a variable as the user really set it (aliases applied, blanks and unexpanded pipe.yml
     defaults as None), so this module keeps the rules and config/octopus.py keeps the reading.
     """
-    given = {name: read(name) for name in CREDENTIAL_SCHEMA}
+    given = {name: read(name) for name in CREDENTIAL_VARIABLES}
     chosen = [name for name, value in given.items() if value]
     if len(chosen) > 1:
         raise PipeError(

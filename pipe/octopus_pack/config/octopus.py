@@ -1,16 +1,21 @@
 """Turn the pipe's Octopus variables into one OctopusSettings object, refusing combinations that cannot work."""
 
 import logging
-import re
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from octopus_pack.config.booleans import parse_boolean
-from octopus_pack.config.credentials import CREDENTIAL_SCHEMA, ApiKey, Credential, credential_from, describe_credential
+from octopus_pack.config import values
+from octopus_pack.config.credentials import (
+    CREDENTIAL_VARIABLES,
+    ApiKey,
+    Credential,
+    credential_from,
+    describe_credential,
+)
 from octopus_pack.config.proxies import Proxy, proxy_for
 from octopus_pack.errors import PipeError
 
@@ -19,22 +24,21 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_SECONDS = 600  # octo's default request timeout
 DEFAULT_COMMIT_LIMIT = 100
 
-OCTOPUS_SCHEMA: dict[str, dict[str, Any]] = {
-    "OCTOPUS_SERVER": {"type": "string", "required": False},
-    **CREDENTIAL_SCHEMA,
-    "OCTOPUS_SPACE": {"type": "string", "required": False},
-    "OVERWRITE_MODE": {"type": "string", "required": False, "default": "FailIfExists"},
-    "PUSH_PACKAGE": {"type": "boolean", "required": False, "default": True},
-    "PUSH_BUILD_INFORMATION": {"type": "boolean", "required": False, "default": True},
-    "DELTA_COMPRESSION": {"type": "boolean", "required": False, "default": True},
-    "OCTOPUS_TIMEOUT": {"type": "number", "required": False, "default": DEFAULT_TIMEOUT_SECONDS, "min": 1},
-    "OCTOPUS_CA_BUNDLE": {"type": "string", "required": False},
-    "OCTOPUS_INSECURE_SKIP_TLS_VERIFY": {"type": "boolean", "required": False, "default": False},
-    "BUILD_INFORMATION_COMMIT_LIMIT": {
-        "type": "integer", "required": False, "default": DEFAULT_COMMIT_LIMIT, "min": 1,
-    },
-}  # fmt: skip
-"""Cerberus entries for the Octopus variables; the lead merges them into pipe.py's schema."""
+# Bounds, documented in the README's variables table.
+MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 1, 86400
+MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT = 1, 10000
+MAX_URL_LENGTH = 2048
+MAX_API_KEY_LENGTH = 200
+MAX_ACCESS_TOKEN_LENGTH = 16384  # a JWT with many claims is a few KB
+MAX_SPACE_LENGTH = 200
+
+OCTOPUS_VARIABLES = (
+    "OCTOPUS_SERVER", "OCTOPUS_APIKEY", "OCTOPUS_ACCESS_TOKEN", "OCTOPUS_SERVICE_ACCOUNT_ID", "OCTOPUS_SPACE",
+    "OVERWRITE_MODE", "PUSH_PACKAGE", "PUSH_BUILD_INFORMATION",
+    "DELTA_COMPRESSION", "OCTOPUS_TIMEOUT", "OCTOPUS_CA_BUNDLE", "OCTOPUS_INSECURE_SKIP_TLS_VERIFY",
+    "BUILD_INFORMATION_COMMIT_LIMIT",
+)
+"""The Octopus variables pipe.yml and the README document; the settings layer declares them to the toolkit."""
 
 ALIASES = {"OCTOPUS_SERVER": "OCTOPUS_URL", "OCTOPUS_APIKEY": "OCTOPUS_API_KEY"}
 """The Go CLI's and GitHub Actions' names, read from the raw environment so copied pipelines keep working."""
@@ -54,7 +58,7 @@ class OverwriteMode(StrEnum):
             if key in spellings:
                 return mode
         raise PipeError(
-            f"OVERWRITE_MODE '{text}' is not valid: use FailIfExists, IgnoreIfExists or OverwriteExisting."
+            f"OVERWRITE_MODE {values.quoted(text)} is not valid: use FailIfExists, IgnoreIfExists or OverwriteExisting."
         )
 
 
@@ -87,6 +91,7 @@ class OctopusSettings:
     delta_size_limit: float = field(default=0.95, repr=False)  # Octopus.Client's rule: bigger deltas are not worth it
     credential: Credential | None = None  # an AccessToken or OidcExchange (an ApiKey works too)
     token_refresh_margin: float = 300.0  # seconds: an exchanged token with less left is renewed before a request
+    proxy: Proxy | None = None  # from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (config.proxies); None: connect directly
 
     def __post_init__(self) -> None:
         if (self.api_key is None) == (self.credential is None):
@@ -96,7 +101,6 @@ class OctopusSettings:
     def auth(self) -> Credential:
         """The credential to sign requests with, whichever field holds it."""
         return self.credential or self.api_key  # type: ignore[return-value]
-    proxy: Proxy | None = None  # from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (config.proxies); None: connect directly
 
     def describe(self) -> str:
         """One line for DEBUG output: every setting except the credential's value."""
@@ -115,36 +119,44 @@ class OctopusSettings:
         return f"OctopusSettings({self.describe()})"
 
 
-def octopus_settings_from(variables: Mapping[str, Any], env: Mapping[str, str]) -> OctopusSettings | None:
-    """Settings for pushing, or None when OCTOPUS_SERVER is not given (the pipe then only packs)."""
-    server = _aliased("OCTOPUS_SERVER", variables, env)
+def octopus_settings_from(env: Mapping[str, str]) -> OctopusSettings | None:
+    """Settings for pushing, or None when OCTOPUS_SERVER is not given (the pipe then only packs).
+
+    Every value is checked even when nothing is pushed, so a typo never waits for the day a server is added.
+    """
+    server = _aliased("OCTOPUS_SERVER", env, MAX_URL_LENGTH)
+    options = dict(
+        space=_space(env),
+        overwrite_mode=OverwriteMode.parse(values.text(env, "OVERWRITE_MODE", 32) or "FailIfExists"),
+        push_package=values.boolean(env, "PUSH_PACKAGE", True),
+        push_build_information=values.boolean(env, "PUSH_BUILD_INFORMATION", True),
+        delta_compression=values.boolean(env, "DELTA_COMPRESSION", True),
+        timeout=values.seconds(env, "OCTOPUS_TIMEOUT", DEFAULT_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS,
+                               MAX_TIMEOUT_SECONDS, "600"),
+        ca_bundle=_ca_bundle(values.text(env, "OCTOPUS_CA_BUNDLE", 4096)),
+        insecure_skip_tls_verify=values.boolean(env, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False),
+        commit_limit=values.whole_number(env, "BUILD_INFORMATION_COMMIT_LIMIT", DEFAULT_COMMIT_LIMIT,
+                                         MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT, "100"),
+    )
+    if options["ca_bundle"] and options["insecure_skip_tls_verify"]:
+        raise PipeError(
+            "OCTOPUS_CA_BUNDLE and OCTOPUS_INSECURE_SKIP_TLS_VERIFY are both set: keep OCTOPUS_CA_BUNDLE "
+            "(certificates are then checked against it) and remove OCTOPUS_INSECURE_SKIP_TLS_VERIFY."
+        )
     if not server:
-        given = [name for name in CREDENTIAL_SCHEMA if _credential_variable(name, variables, env)]
+        given = [name for name in CREDENTIAL_VARIABLES if _credential_variable(name, env)]
         if given:
             log.warning(f"{given[0]} is set but OCTOPUS_SERVER is not, so nothing is pushed to Octopus.")
         return None
-    credential = credential_from(variables, env, lambda name: _credential_variable(name, variables, env))
+    credential = credential_from(env, lambda name: _credential_variable(name, env))
     base_url = normalised_server_url(server)
     settings = OctopusSettings(
         server=base_url,
         api_key=credential if isinstance(credential, ApiKey) else None,
         credential=None if isinstance(credential, ApiKey) else credential,
-        space=_given(variables.get("OCTOPUS_SPACE")),
-        overwrite_mode=OverwriteMode.parse(str(variables.get("OVERWRITE_MODE") or "FailIfExists")),
-        push_package=_flag(variables, "PUSH_PACKAGE", True),
-        push_build_information=_flag(variables, "PUSH_BUILD_INFORMATION", True),
-        delta_compression=_flag(variables, "DELTA_COMPRESSION", True),
-        timeout=float(variables.get("OCTOPUS_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS),
-        ca_bundle=_ca_bundle(variables.get("OCTOPUS_CA_BUNDLE")),
-        insecure_skip_tls_verify=_flag(variables, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False),
-        commit_limit=int(variables.get("BUILD_INFORMATION_COMMIT_LIMIT") or DEFAULT_COMMIT_LIMIT),
         proxy=proxy_for(base_url, env),
+        **options,
     )
-    if settings.ca_bundle and settings.insecure_skip_tls_verify:
-        raise PipeError(
-            "OCTOPUS_CA_BUNDLE and OCTOPUS_INSECURE_SKIP_TLS_VERIFY are both set: keep OCTOPUS_CA_BUNDLE "
-            "(certificates are then checked against it) and remove OCTOPUS_INSECURE_SKIP_TLS_VERIFY."
-        )
     if not settings.push_package and not settings.push_build_information:
         log.info("PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is pushed to Octopus.")
         return None
@@ -157,7 +169,7 @@ def normalised_server_url(raw: str) -> str:
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise PipeError(
-            f"OCTOPUS_SERVER '{text}' is not an http(s) URL: use the address of your Octopus server, "
+            f"OCTOPUS_SERVER {values.quoted(text)} is not an http(s) URL: use the address of your Octopus server, "
             "for example https://example.octopus.app."
         )
     path = parts.path.rstrip("/")
@@ -170,47 +182,51 @@ def normalised_server_url(raw: str) -> str:
     return base
 
 
-_UNEXPANDED = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
-
-
-def _given(value: Any) -> str | None:
-    """A value the user really set: blank, or a `$NAME` pipe.yml default for an undefined variable, is unset."""
-    text = str(value or "").strip()
-    return None if not text or _UNEXPANDED.fullmatch(text) else text
-
-
-def _aliased(name: str, variables: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+def _aliased(name: str, env: Mapping[str, str], max_length: int, secret: bool = False) -> str | None:
     """The variable or its alias; both given with different values is a mistake worth stopping for."""
-    value = _given(variables.get(name))
     alias = ALIASES[name]
-    alias_value = _given(env.get(alias))
+    try:
+        value = values.given(env, name, max_length)
+        alias_value = values.given(env, alias, max_length)
+    except PipeError:
+        if secret:  # never quote a key, not even a shortened one
+            raise PipeError(f"{name} is longer than {max_length} characters: an Octopus API key is much shorter; "
+                            "check that the variable holds the key itself.") from None
+        raise
     if value and alias_value and value != alias_value:
         raise PipeError(f"{name} and {alias} are both set, to different values: keep only {name}.")
     return value or alias_value
 
 
-def _credential_variable(name: str, variables: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    """A credential variable as set: through its alias where it has one, else as given."""
-    return _aliased(name, variables, env) if name in ALIASES else _given(variables.get(name))
+def _credential_variable(name: str, env: Mapping[str, str]) -> str | None:
+    """A credential variable as set (through its alias where it has one); a secret is never quoted back."""
+    if name == "OCTOPUS_APIKEY":
+        return _aliased(name, env, MAX_API_KEY_LENGTH, secret=True)
+    if name == "OCTOPUS_ACCESS_TOKEN":
+        try:
+            return values.given(env, name, MAX_ACCESS_TOKEN_LENGTH)
+        except PipeError:
+            raise PipeError(f"{name} is longer than {MAX_ACCESS_TOKEN_LENGTH:,} characters: check that the variable "
+                            "holds the access token itself.") from None
+    return values.given(env, name, MAX_SPACE_LENGTH)
 
 
-def _flag(variables: Mapping[str, Any], name: str, default: bool) -> bool:
-    """The toolkit gives booleans; a plain string (a caller that skipped validation) is read the YAML way."""
-    value = variables.get(name)
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return parse_boolean(value) is True
-    return bool(value)
+def _space(env: Mapping[str, str]) -> str | None:
+    """A space name or Spaces-N: printable text, so it can be looked up and shown."""
+    space = values.given(env, "OCTOPUS_SPACE", MAX_SPACE_LENGTH)
+    if space is not None and not space.isprintable():
+        raise PipeError(f"OCTOPUS_SPACE is {values.quoted(space)}: it contains a control character; use the "
+                        "space's name as Octopus shows it, or its ID such as 'Spaces-1'.")
+    return space
 
 
 def _ca_bundle(value: str | None) -> Path | None:
     if not value or not value.strip():
         return None
     path = Path(value.strip())
-    if not path.is_file():
+    if not os.path.isfile(path):  # also refuses folders and devices such as /dev/zero
         raise PipeError(
-            f"OCTOPUS_CA_BUNDLE '{value}' is not a file: give the path of a PEM file with your CA certificates, "
-            "relative to the repository or absolute."
+            f"OCTOPUS_CA_BUNDLE {values.quoted(value)} is not a file: give the path of a PEM file with your CA "
+            "certificates, relative to the repository or absolute."
         )
     return path

@@ -3,18 +3,18 @@
 import logging
 import os
 import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from octopus_pack.config.booleans import parse_boolean
+from octopus_pack.config import values
 from octopus_pack.config.octo_options import OctoOptions, parse_octo_options
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.packager import PackRequest
-from octopus_pack.pack.versions import validate_version
+from octopus_pack.pack.versions import validate_version, validate_zip_id
 
 log = logging.getLogger(__name__)
 
@@ -24,31 +24,33 @@ LOG_LEVELS = {"verbose": logging.DEBUG, "debug": logging.DEBUG, "information": l
               "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
 
 
+# Bounds, documented in the README's variables table.
+MAX_ID_LENGTH = 255  # a file name's limit; nupkg IDs are further limited to NuGet's 100
+MAX_VERSION_LENGTH = 255
+MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
+MAX_TITLE_LENGTH = 256
+MAX_DESCRIPTION_LENGTH = 4000  # NuGet's limit for a description
+MAX_RELEASE_NOTES_LENGTH = 65536
+MAX_RELEASE_NOTES_FILE_BYTES = 1 << 20
+MAX_EXTRA_ARGS_LENGTH = 65536
+EARLIEST_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can hold
+LATEST_EPOCH = 4354819199  # 2107-12-31 23:59:59, the latest
+
+
 @dataclass(frozen=True)
 class PackSettings:
     """The package to build, plus how chatty to be about it."""
 
     request: PackRequest
     log_level: int | None  # from --logLevel; None keeps the default (or DEBUG)
-
-
-def array_variable(name: str, env: Mapping[str, str]) -> list[str]:
-    """A Bitbucket array (NAME_COUNT, NAME_0, ...); a plain NAME string counts as a one-item array."""
-    count = env.get(f"{name}_COUNT")
-    if count is not None:
-        if not count.strip().isdigit():
-            raise PipeError(f"{name}_COUNT is '{count}', not a number: write {name} as a YAML list, "
-                            f"for example {name}: ['a', 'b'].")
-        return [env.get(f"{name}_{index}", "") for index in range(int(count))]
-    value = env.get(name, "")
-    return [value] if value.strip() else []
+    shown_output_path: str  # OUTPUT_PATH as the user wrote it, for the closing line
 
 
 def extra_args(env: Mapping[str, str]) -> list[str]:
     """EXTRA_ARGS as a list; a plain string is split like a shell would, as the old Bash pipe did."""
     if "EXTRA_ARGS_COUNT" in env:
-        return array_variable("EXTRA_ARGS", env)
-    value = env.get("EXTRA_ARGS", "")
+        return values.array(env, "EXTRA_ARGS")
+    value = values.text(env, "EXTRA_ARGS", MAX_EXTRA_ARGS_LENGTH) or ""
     try:
         return shlex.split(value)
     except ValueError as error:
@@ -56,60 +58,71 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
                         "example EXTRA_ARGS: ['--description', 'text with spaces'].") from None
 
 
-def pack_settings_from(variables: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> PackSettings:
+def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
     """Validate every packing input and resolve defaults the way octo did; raise PipeError on the first problem."""
+    package_id = values.required(env, "ID", "MyCompany.MyApp", MAX_ID_LENGTH)
+    package_format = _format(values.required(env, "FORMAT", "zip", 16))
+    version = validate_version(values.required(env, "VERSION", "1.0.0", MAX_VERSION_LENGTH))
+    source = values.required(env, "SOURCE_PATH", ".", MAX_PATH_LENGTH)
+    output = values.required(env, "OUTPUT_PATH", "./out", MAX_PATH_LENGTH)
     octo = parse_octo_options(extra_args(env))
-    source_path = Path(os.path.abspath(cwd / variables["SOURCE_PATH"]))
-    if not source_path.is_dir():
-        raise PipeError(f"SOURCE_PATH '{variables['SOURCE_PATH']}' is not a folder: set SOURCE_PATH to the folder "
-                        "to pack, relative to the repository, for example '.' or 'dist'.")
-    package_format = _format(variables["FORMAT"])
-    version = validate_version(variables["VERSION"])
+    source_path = Path(os.path.abspath(cwd / source))
+    if not os.path.isdir(source_path):
+        raise PipeError(f"SOURCE_PATH {values.quoted(source)} is not a folder: set SOURCE_PATH to the folder to "
+                        "pack, relative to the repository, for example '.' or 'dist'.")
+    _check_id(package_id, package_format)
     request = PackRequest(
-        package_id=variables["ID"],
+        package_id=package_id,
         version=version,
         format=package_format,
         source_path=source_path,
-        output_path=Path(os.path.abspath(cwd / variables["OUTPUT_PATH"])),
-        includes=array_variable("INCLUDE", env) + octo.includes,
-        excludes=array_variable("EXCLUDE", env) + octo.excludes,
-        overwrite=_overwrite(variables.get("OVERWRITE"), octo),
-        compression=_compression(variables.get("COMPRESSION_LEVEL"), octo),
-        metadata=_metadata(variables, env, octo, variables["ID"], version, cwd) if package_format == "nupkg" else None,
-        fixed_time=_source_date_epoch(variables.get("SOURCE_DATE_EPOCH")),
+        output_path=Path(os.path.abspath(cwd / output)),
+        includes=values.array(env, "INCLUDE") + octo.includes,
+        excludes=values.array(env, "EXCLUDE") + octo.excludes,
+        overwrite=_overwrite(env, octo),
+        compression=_compression(env.get("COMPRESSION_LEVEL"), octo),
+        metadata=_metadata(env, octo, package_id, version, cwd) if package_format == "nupkg" else None,
+        fixed_time=_source_date_epoch(env.get("SOURCE_DATE_EPOCH")),
         verbose=octo.verbose,
         never_pack_folders=tuple(Path(env[name]) for name in ("BITBUCKET_PIPE_STORAGE_DIR",
                                                               "BITBUCKET_PIPE_SHARED_STORAGE_DIR") if env.get(name)),
     )
-    return PackSettings(request, _log_level(octo.log_level))
+    return PackSettings(request, _log_level(octo.log_level), output)
+
+
+def _check_id(package_id: str, package_format: str) -> None:
+    """The ID rules of the format, checked here so a bad ID stops the run before any connection or packing."""
+    if package_format == "nupkg":
+        nuget.validate_package_id(package_id)
+    else:
+        validate_zip_id(package_id)
 
 
 def _format(value: str) -> str:
     try:
         return FORMATS[value.strip().lower()]
     except KeyError:
-        raise PipeError(f"FORMAT is '{value}': use zip or nupkg.") from None
+        raise PipeError(f"FORMAT is {values.quoted(value)}: use zip or nupkg.") from None
 
 
-def _one_of(variable: str, variable_value: str | None, option: str, option_value: str | None) -> str | None:
+def _one_of(variable: str, variable_value: object, option: str, option_value: object) -> object:
     """A setting given both as a variable and in EXTRA_ARGS must agree; otherwise the user must pick one."""
     if variable_value is not None and option_value is not None and variable_value != option_value:
-        raise PipeError(f"{variable} is '{variable_value}' but EXTRA_ARGS gives {option} '{option_value}': "
-                        "set it in one place only.")
+        shown, other = (values.quoted(str(value)).lower() if isinstance(value, bool) else values.quoted(str(value))
+                        for value in (variable_value, option_value))
+        raise PipeError(f"{variable} is {shown} but EXTRA_ARGS gives {option} {other}: set it in one place only.")
     return variable_value if variable_value is not None else option_value
 
 
-def _overwrite(value: str | None, octo: OctoOptions) -> bool:
-    from_variable = None
-    if value is not None and value.strip():
-        from_variable = parse_boolean(value)
-        if from_variable is None:
-            raise PipeError(f"OVERWRITE is '{value}': use 'true' or 'false'.")
-    chosen = _one_of("OVERWRITE", from_variable, "--overwrite", octo.overwrite)
-    return bool(chosen)
+def _overwrite(env: Mapping[str, str], octo: OctoOptions) -> bool:
+    value = env.get("OVERWRITE")
+    from_variable = values.boolean(env, "OVERWRITE", False) if value is not None and value.strip() else None
+    return bool(_one_of("OVERWRITE", from_variable, "--overwrite", octo.overwrite))
 
 
 def _compression(value: str | None, octo: OctoOptions) -> CompressionLevel:
+    if value is not None:
+        values.check_length("COMPRESSION_LEVEL", value, 16)
     from_variable = CompressionLevel.parse(value) if value and value.strip() else None
     from_option = CompressionLevel.parse(octo.compression_level, "--compressionLevel") \
         if octo.compression_level is not None else None
@@ -118,22 +131,27 @@ def _compression(value: str | None, octo: OctoOptions) -> CompressionLevel:
     return CompressionLevel(chosen) if chosen else CompressionLevel.OPTIMAL
 
 
-def _text(variables: Mapping[str, Any], name: str, octo_value: str | None, option: str) -> str | None:
-    value = variables.get(name)
-    return _one_of(name, value if value else None, option, octo_value)
+def _text(env: Mapping[str, str], name: str, octo_value: str | None, option: str, max_length: int) -> str | None:
+    value = env.get(name) or None
+    chosen = _one_of(name, value, option, octo_value)
+    if chosen is not None:
+        values.check_length(name if value is not None else f"EXTRA_ARGS {option}", chosen, max_length)
+    return chosen
 
 
-def _metadata(variables: Mapping[str, Any], env: Mapping[str, str], octo: OctoOptions, package_id: str,
-              version: str, cwd: Path) -> nuget.NuspecMetadata:
+def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, version: str,
+              cwd: Path) -> nuget.NuspecMetadata:
     """The nuspec fields, with octo's defaults: author USERNAME@USERDOMAIN, its stock description."""
-    authors = list(dict.fromkeys(a.strip() for a in array_variable("AUTHORS", env) + octo.authors if a.strip()))
+    nuget.validate_prerelease_length(version)
+    authors = list(dict.fromkeys(a.strip() for a in values.array(env, "AUTHORS") + octo.authors if a.strip()))
     if not authors:
         authors = [f"{env.get('USERNAME', '')}@{env.get('USERDOMAIN', '')}"]
-    title = (_text(variables, "TITLE", octo.title, "--title") or "").strip() or None
-    description = (_text(variables, "DESCRIPTION", octo.description, "--description") or "").strip()
+    title = (_text(env, "TITLE", octo.title, "--title", MAX_TITLE_LENGTH) or "").strip() or None
+    description = (_text(env, "DESCRIPTION", octo.description, "--description", MAX_DESCRIPTION_LENGTH)
+                   or "").strip()
     release_notes = _release_notes(
-        _text(variables, "RELEASE_NOTES", octo.release_notes, "--releaseNotes"),
-        _text(variables, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile"), cwd)
+        _text(env, "RELEASE_NOTES", octo.release_notes, "--releaseNotes", MAX_RELEASE_NOTES_LENGTH),
+        _text(env, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile", MAX_PATH_LENGTH), cwd)
     metadata = nuget.NuspecMetadata(package_id, version, tuple(authors), description or DEFAULT_DESCRIPTION,
                                     title, release_notes)
     for name, value in (("AUTHORS", ",".join(authors)), ("TITLE", title), ("DESCRIPTION", metadata.description),
@@ -145,27 +163,50 @@ def _metadata(variables: Mapping[str, Any], env: Mapping[str, str], octo: OctoOp
 
 def _release_notes(notes: str | None, notes_file: str | None, cwd: Path) -> str | None:
     """octo joins the file's text and the notes with a newline; a missing file is only a warning, as in octo."""
-    text = None
-    if notes_file:
-        path = cwd / notes_file
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            log.warning("The release notes file '%s' could not be found; packing without it.", notes_file)
-        except (OSError, UnicodeDecodeError) as error:
-            raise PipeError(f"Cannot read RELEASE_NOTES_FILE '{notes_file}' ({error}): it must be a readable "
-                            "UTF-8 text file.") from None
+    text = _read_release_notes_file(notes_file, cwd) if notes_file else None
     combined = "\n".join(part for part in (text, notes) if part is not None)
     return combined.strip() or None
 
 
+def _read_release_notes_file(notes_file: str, cwd: Path) -> str | None:
+    """A regular UTF-8 file of at most 1 MiB: a device (/dev/zero) or a huge file is refused before reading it all."""
+    shown = values.quoted(notes_file)
+    try:
+        with open(cwd / notes_file, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise PipeError(f"RELEASE_NOTES_FILE {shown} is not a regular file: give the path of a UTF-8 text "
+                                "file, relative to the repository.")
+            data = stream.read(MAX_RELEASE_NOTES_FILE_BYTES + 1)
+    except FileNotFoundError:
+        log.warning("The release notes file '%s' could not be found; packing without it.", notes_file)
+        return None
+    except IsADirectoryError:
+        raise PipeError(f"RELEASE_NOTES_FILE {shown} is a folder: give the path of a UTF-8 text file, relative to "
+                        "the repository.") from None
+    except OSError as error:
+        raise PipeError(f"Cannot read RELEASE_NOTES_FILE {shown} ({error.strerror}): it must be a readable UTF-8 "
+                        "text file.") from None
+    if len(data) > MAX_RELEASE_NOTES_FILE_BYTES:
+        raise PipeError(f"RELEASE_NOTES_FILE {shown} is larger than 1 MiB: release notes that long do not belong "
+                        "in a package; shorten the file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise PipeError(f"RELEASE_NOTES_FILE {shown} is not UTF-8 text (byte {error.start + 1} is not valid): "
+                        "save it as UTF-8.") from None
+
+
 def _source_date_epoch(value: str | None) -> float | None:
+    """ASCII digits within the range a zip entry's time can hold (1980 to 2107)."""
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit():
-        raise PipeError(f"SOURCE_DATE_EPOCH is '{value}': use a Unix timestamp in seconds, for example "
-                        "the commit time from `git log -1 --format=%ct`.")
-    return float(value.strip())
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 10
+            and EARLIEST_EPOCH <= int(digits) <= LATEST_EPOCH):
+        raise PipeError(f"SOURCE_DATE_EPOCH is {values.quoted(value)}: use a Unix timestamp in seconds from "
+                        f"{EARLIEST_EPOCH} (1980) to {LATEST_EPOCH} (2107), for example the commit time that "
+                        "git log -1 --format=%ct prints.")
+    return float(digits)
 
 
 def _log_level(value: str | None) -> int | None:
@@ -174,4 +215,5 @@ def _log_level(value: str | None) -> int | None:
     try:
         return LOG_LEVELS[value.strip().lower()]
     except KeyError:
-        raise PipeError(f"EXTRA_ARGS gives --logLevel '{value}': use one of {', '.join(LOG_LEVELS)}.") from None
+        raise PipeError(f"EXTRA_ARGS gives --logLevel {values.quoted(value)}: use one of {', '.join(LOG_LEVELS)}."
+                        ) from None

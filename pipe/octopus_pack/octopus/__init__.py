@@ -5,9 +5,9 @@ Only the settings load eagerly: the HTTP, git and delta machinery is imported wh
 
 from typing import Any
 
-from octopus_pack.config.octopus import OCTOPUS_SCHEMA, OctopusSettings, OverwriteMode, octopus_settings_from
+from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, OverwriteMode, octopus_settings_from
 
-__all__ = ["OCTOPUS_SCHEMA", "OctopusSettings", "OverwriteMode", "octopus_settings_from", "push_to_octopus"]
+__all__ = ["OCTOPUS_VARIABLES", "OctopusSettings", "OverwriteMode", "octopus_settings_from", "push_to_octopus"]
 
 
 def __getattr__(name: str) -> Any:

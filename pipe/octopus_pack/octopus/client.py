@@ -18,7 +18,7 @@ from urllib3.util.retry import Retry
 
 from octopus_pack.config.credentials import AccessToken, ApiKey, OidcExchange
 from octopus_pack.config.octopus import OctopusSettings
-from octopus_pack.errors import PipeError
+from octopus_pack.errors import OctopusApiError, PipeError, TransferInterrupted
 from octopus_pack.masking import mask
 from octopus_pack.metadata import PIPE_NAME, pipe_version
 from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, exchange_step_token, unverified_claims, utc_time
@@ -31,29 +31,10 @@ MAX_WAIT_SECONDS = 30.0
 """No single pause between two attempts is longer, whatever backoff_factor and retries say."""
 
 
-class OctopusApiError(Exception):
-    """The server answered with an error status; `message` is its ErrorMessage and Errors[] on one line."""
-
-    def __init__(self, status: int, method: str, path: str, message: str) -> None:
-        super().__init__(f"HTTP {status} from {method} {path}: {message}")
-        self.status = status
-        self.method = method
-        self.path = path
-        self.message = message
-
-
-class TransferInterrupted(Exception):
-    """The connection failed or timed out before an answer came: the server may or may not have the data."""
-
-    def __init__(self, problem: str, timed_out: bool) -> None:
-        super().__init__(problem)
-        self.timed_out = timed_out
-
-
-def user_agent(env: Mapping[str, str]) -> str:
+def user_agent(in_pipeline: bool) -> str:
     """`octopus-pack/1.2.3 (Linux; x86_64)`, plus ` BitBucket` in a pipeline, as Octopus.Client reports its CI."""
     agent = f"{PIPE_NAME}/{pipe_version()} ({platform.system() or 'unknown'}; {platform.machine() or 'unknown'})"
-    return agent + " BitBucket" if env.get("BITBUCKET_BUILD_NUMBER") else agent
+    return agent + " BitBucket" if in_pipeline else agent
 
 
 class OctopusClient:

@@ -10,6 +10,8 @@ from dulwich.graph import can_fast_forward
 from dulwich.objects import Commit as GitCommit
 from dulwich.repo import Repo
 
+from octopus_pack.errors import NoGitRepository
+
 log = logging.getLogger(__name__)
 
 COMMIT_ID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")  # SHA-1, or SHA-256 repositories
@@ -31,10 +33,6 @@ class CommitHistory:
     commits: list[Commit] = field(default_factory=list)
     capped: bool = False  # more commits were in range than the limit allowed
     note: str | None = None  # why only the head commit is reported, when that happened
-
-
-class NoGitRepository(Exception):
-    """There is no readable git repository where the clone should be."""
 
 
 def read_history(clone_dir: Path, head: str | None, since: str | None, limit: int) -> CommitHistory:

@@ -2,10 +2,8 @@
 
 import base64
 import binascii
-import hashlib
 import logging
 import tempfile
-from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
@@ -25,20 +23,9 @@ from octopus_pack.sizes import format_size
 
 log = logging.getLogger(__name__)
 
-HASH_BLOCK = 1024 * 1024
-
-
-def package_sha1(package: PackageResult) -> str:
-    """The SHA-1 Octopus reports as Hash. One place, so it can become a field computed while packing."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    with Path(package.path).open("rb") as stream:
-        while block := stream.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 class LocalPackage:
-    """The file being pushed, with its SHA-1 (what Octopus reports as Hash) computed only when needed."""
+    """The file being pushed, with its SHA-1 (what Octopus reports as Hash), computed while it was written."""
 
     def __init__(self, package: PackageResult) -> None:
         self.result = package
@@ -47,10 +34,7 @@ class LocalPackage:
         self.package_id = package.package_id
         self.version = package.version
         self.size = package.size
-
-    @cached_property
-    def sha1(self) -> str:
-        return package_sha1(self.result)
+        self.sha1 = package.sha1
 
 
 class PackagePush:

@@ -1,10 +1,9 @@
 """Push a finished package and its build information to Octopus Deploy: the order of the steps, nothing more."""
 
 import logging
-from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from octopus_pack.config.bitbucket import bitbucket_build_from
+from octopus_pack.config.bitbucket import BitbucketBuild
 from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus.build_information import push_build_information
@@ -20,10 +19,10 @@ log = logging.getLogger(__name__)
 class OctopusPush:
     """A checked connection to one space: entering it verifies server, key and space, so typos fail before packing."""
 
-    def __init__(self, settings: OctopusSettings, env: Mapping[str, str]) -> None:
+    def __init__(self, settings: OctopusSettings, build: BitbucketBuild) -> None:
         self.settings = settings
-        self.build = bitbucket_build_from(env)
-        self.client = OctopusClient(settings, user_agent(env))
+        self.build = build
+        self.client = OctopusClient(settings, user_agent(in_pipeline=build.build_number is not None))
 
     def __enter__(self) -> "OctopusPush":
         settings = self.settings
@@ -64,9 +63,9 @@ class OctopusPush:
             push_package(self.client, self.space, package, self.settings)
 
 
-def push_to_octopus(settings: OctopusSettings, package: PackageResult, env: Mapping[str, str]) -> None:
+def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BitbucketBuild) -> None:
     """Connect, check and push in one call."""
-    with OctopusPush(settings, env) as octopus:
+    with OctopusPush(settings, build) as octopus:
         octopus.push(package)
 
 

@@ -1,5 +1,6 @@
-"""SHA-256 of a package while it is being written, so reporting it costs no extra pass at the end.
+"""SHA-256 and SHA-1 of a package while it is being written, so neither costs an extra pass at the end.
 
+Octopus reports a package's SHA-1 (its Hash) and people compare SHA-256 sums: both come from one read-back.
 The zip writer patches CRCs and sizes into the headers of large entries after their data, so bytes are only
 final once the writer says so (settle). A thread reads back and hashes what has settled, from the page
 cache, while the writer works on what comes next; hashlib and pread release the GIL.
@@ -8,22 +9,32 @@ cache, while the writer works on what comes next; hashlib and pread release the 
 import hashlib
 import os
 import threading
+from dataclasses import dataclass
 
 _CHUNK = 1 << 20
 
 
-class TrailingSha256:
-    """Hashes the file behind fd up to the offset the writer last settled; hexdigest() finishes it."""
+@dataclass(frozen=True)
+class Digests:
+    """The hex digests of one finished file."""
+
+    sha256: str
+    sha1: str
+
+
+class TrailingDigests:
+    """Hashes the file behind fd up to the offset the writer last settled; finish() completes it."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.digest = hashlib.sha256()
+        self.sha256 = hashlib.sha256()
+        self.sha1 = hashlib.sha1(usedforsecurity=False)
         self.hashed = 0
         self.settled = 0
         self.closing = False
         self.failure: OSError | None = None
         self.changed = threading.Condition()
-        self.thread = threading.Thread(target=self._hash_settled_bytes, name="sha256", daemon=True)
+        self.thread = threading.Thread(target=self._hash_settled_bytes, name="digests", daemon=True)
         self.thread.start()
 
     def settle(self, offset: int) -> None:
@@ -32,8 +43,8 @@ class TrailingSha256:
             self.settled = offset
             self.changed.notify()
 
-    def hexdigest(self, size: int) -> str:
-        """The digest of the whole file, once the writer has flushed all size bytes."""
+    def finish(self, size: int) -> Digests:
+        """The digests of the whole file, once the writer has flushed all size bytes."""
         with self.changed:
             self.settled = size
             self.closing = True
@@ -41,7 +52,7 @@ class TrailingSha256:
         self.thread.join()
         if self.failure:
             raise self.failure
-        return self.digest.hexdigest()
+        return Digests(self.sha256.hexdigest(), self.sha1.hexdigest())
 
     def stop(self) -> None:
         """Give up (the package is being abandoned)."""
@@ -66,7 +77,8 @@ class TrailingSha256:
                     until, closing = self.settled, self.closing
                 count = os.preadv(self.fd, [view[: min(_CHUNK, until - self.hashed)]], self.hashed)
                 if count:
-                    self.digest.update(view[:count])
+                    self.sha256.update(view[:count])
+                    self.sha1.update(view[:count])
                     self.hashed += count
                 elif closing:  # everything was flushed before closing: the file is shorter than it should be
                     raise OSError(f"the package ended at {self.hashed} bytes, expected {until}")

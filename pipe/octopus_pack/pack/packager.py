@@ -13,10 +13,19 @@ from pathlib import Path
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.compression import CompressionLevel
-from octopus_pack.pack.digest import TrailingSha256
+from octopus_pack.pack.digest import Digests, TrailingDigests
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
+from octopus_pack.pack.publish import (
+    TEMPORARY_NAME_PATTERN,
+    already_exists,
+    check_name_fits,
+    check_output_folder,
+    create_temporary,
+    output_fault,
+    publish,
+)
 from octopus_pack.pack.selection import NeverPack, SourceFile, select_files
-from octopus_pack.pack.versions import octopus_can_parse_id, validate_zip_id
+from octopus_pack.pack.versions import octopus_can_parse_id
 from octopus_pack.pack.zip_writer import ArchiveEntry, write_zip
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
@@ -50,44 +59,62 @@ class PackRequest:
 
 def build_package(request: PackRequest) -> PackageResult:
     """Write {ID}.{VERSION}.{format} into the output folder; on any failure leave nothing behind."""
-    _check_id(request)
+    _warn_about_id(request)
     target = request.output_path / request.file_name
-    if target.exists() and not request.overwrite:
-        raise PipeError(f"{target} already exists: set OVERWRITE: 'true' to replace it, or change VERSION.")
+    existing_folder = check_output_folder(request.output_path, str(request.output_path))
+    check_name_fits(request.output_path, existing_folder, request.file_name)
+    if os.path.lexists(target) and not request.overwrite:
+        raise already_exists(target)
     log.info("Packing %s version %s...", request.package_id, request.version)
     files = _select(request)
     entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
     total_bytes = sum(f.size for f in files)
     log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
              format_size(total_bytes))
-    make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
-    partial = request.output_path / f".{request.file_name}.{os.getpid()}.partial"
     try:
-        with open(partial, "w+b", buffering=1 << 20) as out:
-            digest = TrailingSha256(out.fileno())
+        make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
+        size, digests = _write_and_publish(request, entries, len(files), total_bytes, target)
+    except OSError as error:
+        raise _fault(error, request) from None
+    give_to_folder_owner(target)
+    return PackageResult(target, request.package_id, request.version, request.format, size, digests.sha256,
+                         len(files), digests.sha1)
+
+
+def _write_and_publish(request: PackRequest, entries: Iterator[ArchiveEntry], file_count: int, total_bytes: int,
+                       target: Path) -> tuple[int, Digests]:
+    """Write a temporary file next to the target, hashing it as it goes, then give it the target's name."""
+    temporary, out = create_temporary(request.output_path, request.file_name)
+    try:
+        with out:
+            digests = TrailingDigests(out.fileno())
             try:
                 write_zip(out, entries, request.compression, fixed_time=request.fixed_time,
-                          on_progress=PackingProgress(len(files), total_bytes).advance, on_settled=digest.settle)
+                          on_progress=PackingProgress(file_count, total_bytes).advance, on_settled=digests.settle)
             except BaseException:
-                digest.stop()
+                digests.stop()
                 raise
-            sha256 = digest.hexdigest(out.tell())
-        os.replace(partial, target)
+            found = digests.finish(out.tell())
+            size = out.tell()
+        publish(temporary, target, request.overwrite)
     except BaseException:
-        partial.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    give_to_folder_owner(target)
-    return PackageResult(target, request.package_id, request.version, request.format, target.stat().st_size,
-                         sha256, len(files))
+    return size, found
 
 
-def _check_id(request: PackRequest) -> None:
-    if request.format == "nupkg":
-        nuget.validate_package_id(request.package_id)
-        nuget.validate_prerelease_length(request.version)
-        return
-    validate_zip_id(request.package_id)
-    if not octopus_can_parse_id(request.package_id):
+def _fault(error: OSError, request: PackRequest) -> PipeError:
+    """A source file that cannot be read, or a fault of the output folder's disk."""
+    if error.filename and Path(os.fsdecode(error.filename)).parent != request.output_path \
+            and Path(os.fsdecode(error.filename)) != request.output_path:
+        return PipeError(f"Cannot read '{os.fsdecode(error.filename)}': {error.strerror}. Check that it exists and "
+                         "is readable.")
+    return output_fault(error, request.output_path, request.file_name)
+
+
+def _warn_about_id(request: PackRequest) -> None:
+    """The ID was checked with the settings; Octopus' trouble reading some zip IDs back is only worth a warning."""
+    if request.format == "zip" and not octopus_can_parse_id(request.package_id):
         log.warning("Octopus reads a zip's package ID from its file name and cannot read '%s' back correctly: "
                     "prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.", request.package_id)
 
@@ -112,7 +139,7 @@ def _never_pack(request: PackRequest) -> NeverPack:
         output_directory = (output.st_dev, output.st_ino)
     except FileNotFoundError:
         output_directory = None  # created later, so nothing of ours is in it yet
-    names = re.compile(rf"\.?{re.escape(request.package_id)}\..+\.(zip|nupkg)(\.\d+\.partial)?", re.IGNORECASE)
+    names = re.compile(rf"{re.escape(request.package_id)}\..+\.(zip|nupkg)|{TEMPORARY_NAME_PATTERN}", re.IGNORECASE)
     folders = set()
     for folder in request.never_pack_folders:
         try:

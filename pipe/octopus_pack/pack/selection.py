@@ -1,5 +1,6 @@
 """Choose the files to pack with `octo pack`'s include-pattern semantics, plus EXCLUDE, in a stable order."""
 
+import errno
 import logging
 import os
 import re
@@ -165,6 +166,9 @@ def _walk(folder: str, folder_info: os.stat_result, recursive: bool, never_pack:
             log.warning("Skipping '%s': it is a symbolic link to something that does not exist.", entry.path)
             continue
         except OSError as error:
+            if error.errno == errno.ELOOP:  # a link to itself, or links that point at each other
+                log.warning("Skipping '%s': it is a symbolic link that loops (it leads back to itself).", entry.path)
+                continue
             raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
         if stat.S_ISREG(info.st_mode):
             if is_output and never_pack.output_names and never_pack.output_names.fullmatch(entry.name):

@@ -1,0 +1,78 @@
+"""One read of the environment, one validated Settings object: everything below takes plain values.
+
+The toolkit still runs its schema (for its Pipe class, logging and success/fail), but every variable is declared
+as a plain string, which always validates: its multi-line dump can never appear, and its list handling never runs
+int() on NAME_COUNT before our checks. All parsing and checking happens here, in config/.
+"""
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from octopus_pack.config import values
+from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
+from octopus_pack.config.booleans import parse_boolean
+from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
+from octopus_pack.config.pack import pack_settings_from
+from octopus_pack.pack.packager import PackRequest
+
+PACK_VARIABLES = (
+    "ID", "FORMAT", "VERSION", "SOURCE_PATH", "OUTPUT_PATH", "INCLUDE", "EXCLUDE", "OVERWRITE", "COMPRESSION_LEVEL",
+    "AUTHORS", "TITLE", "DESCRIPTION", "RELEASE_NOTES", "RELEASE_NOTES_FILE", "SOURCE_DATE_EPOCH", "EXTRA_ARGS",
+)
+VARIABLES = (*PACK_VARIABLES, *OCTOPUS_VARIABLES, "DEBUG")
+"""Every variable the README documents, in its order."""
+
+TOOLKIT_SCHEMA = {name: {"type": "string", "required": False} for name in VARIABLES}
+
+
+@dataclass(frozen=True)
+class Results:
+    """Where the package's facts go, and how the closing line names the package's folder."""
+
+    shared_storage_dir: Path | None  # BITBUCKET_PIPE_SHARED_STORAGE_DIR: package.env for later script lines
+    shown_output_path: str  # OUTPUT_PATH as written in the pipeline
+
+
+@dataclass(frozen=True)
+class Logging:
+    debug: bool  # DEBUG: our own detail
+    level: int | None  # EXTRA_ARGS --logLevel; None keeps the default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run needs, checked before any work starts."""
+
+    pack: PackRequest
+    octopus: OctopusSettings | None  # None: only pack
+    build: BitbucketBuild
+    results: Results
+    logging: Logging
+
+
+def read_environment() -> dict[str, str]:
+    """The only read of os.environ in the pipe: a copy, so nothing later sees it change."""
+    return dict(os.environ)
+
+
+def debug_requested(env: Mapping[str, str]) -> bool:
+    """DEBUG read leniently, before validation, so even a failing run knows whether to show a traceback."""
+    return parse_boolean(env.get("DEBUG", "")[:16]) is True
+
+
+def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
+    """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
+    debug = values.boolean(env, "DEBUG", False)
+    pack = pack_settings_from(env, cwd)
+    octopus = octopus_settings_from(env)
+    storage = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR", "").strip()
+    return Settings(
+        pack=pack.request,
+        octopus=octopus,
+        build=bitbucket_build_from(env, working_dir=cwd),
+        results=Results(Path(storage) if storage else None, pack.shown_output_path),
+        logging=Logging(debug, logging.DEBUG if debug else pack.log_level),
+    )

@@ -1,0 +1,118 @@
+"""Where a package is written and how it appears under its final name: atomically, never clobbering by accident.
+
+The bytes go to a temporary file in OUTPUT_PATH whose name is never longer than the final one (so a name the
+file system accepts is never refused because of our temporary name). With OVERWRITE off the finished file is
+hard-linked to its final name, which fails if that name appeared meanwhile (another pack of the same name), so
+there is no gap between checking and publishing. OS faults become one line that names the folder and the fix.
+"""
+
+import errno
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from octopus_pack.errors import PipeError, shortened
+
+TEMPORARY_PREFIX = ".~"
+TEMPORARY_NAME_PATTERN = r"\.~[0-9a-f]{1,16}"  # what temporary_name() makes; never packed from OUTPUT_PATH
+_LINKLESS_ERRORS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+
+
+def already_exists(target: Path) -> PipeError:
+    return PipeError(f"{target} already exists: set OVERWRITE: 'true' to replace it, or change VERSION.")
+
+
+def check_name_fits(folder: Path, existing: Path, file_name: str) -> None:
+    """Refuse, before any packing, a file name longer than the output folder's file system allows.
+
+    `existing` is folder or the nearest folder above it that exists: the one whose file system is asked.
+    """
+    length = len(os.fsencode(file_name))
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255  # Linux's limit on every common file system
+    if length > limit:
+        raise name_too_long(folder, file_name, limit)
+
+
+def name_too_long(folder: Path, file_name: str, limit: int = 255) -> PipeError:
+    return PipeError(
+        f"The package name '{shortened(file_name)}' is {len(os.fsencode(file_name))} bytes long, but the file system "
+        f"of OUTPUT_PATH {folder} allows at most {limit}: shorten ID or VERSION."
+    )
+
+
+def temporary_name(final_name: str) -> str:
+    """`.~` and random hex digits, at most as many bytes as the final name (which is at least 7: 'a.1.zip')."""
+    digits = max(1, min(16, len(os.fsencode(final_name)) - len(TEMPORARY_PREFIX)))
+    return TEMPORARY_PREFIX + secrets.token_hex(8)[:digits]
+
+
+def create_temporary(folder: Path, final_name: str) -> tuple[Path, BinaryIO]:
+    """A new, empty file (never an existing one) in folder, open for reading and writing."""
+    for _ in range(100):
+        path = folder / temporary_name(final_name)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        return path, os.fdopen(fd, "w+b", buffering=1 << 20)
+    raise PipeError(f"Cannot create a temporary file in OUTPUT_PATH {folder}: remove the '.~*' files there.")
+
+
+def publish(temporary: Path, target: Path, overwrite: bool) -> None:
+    """Give the finished temporary file its final name; with overwrite off, fail if that name exists."""
+    if overwrite:
+        os.replace(temporary, target)
+        return
+    try:
+        os.link(temporary, target, follow_symlinks=False)
+    except FileExistsError:
+        raise already_exists(target) from None
+    except OSError as error:
+        if error.errno not in _LINKLESS_ERRORS:
+            raise
+        # A file system without hard links: check, then rename (a concurrent pack could slip in between).
+        if os.path.lexists(target):
+            raise already_exists(target) from None
+        os.rename(temporary, target)
+        return
+    temporary.unlink()
+
+
+def check_output_folder(folder: Path, shown: str) -> Path:
+    """OUTPUT_PATH must be a folder or not exist yet; refuse a file there (or above it) before any packing.
+
+    Returns the nearest folder that exists (OUTPUT_PATH itself, or the one it will be created in).
+    """
+    for candidate in (folder, *folder.parents):
+        if os.path.isdir(candidate):
+            return candidate
+        if os.path.lexists(candidate):
+            if candidate == folder:
+                raise PipeError(f"OUTPUT_PATH '{shortened(shown, 4200)}' is a file, not a folder: remove it or set "
+                                "OUTPUT_PATH to a folder.")
+            raise PipeError(f"OUTPUT_PATH '{shortened(shown, 4200)}' is under {candidate}, which is a file, not a "
+                            "folder: set OUTPUT_PATH to a folder.")
+    return Path("/")
+
+
+def output_fault(error: OSError, folder: Path, file_name: str) -> PipeError:
+    """One line for an OS error while creating, writing or naming the package in folder."""
+    code = error.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return PipeError(f"No space left in OUTPUT_PATH {folder} while writing {file_name}: free some space there "
+                         "or set OUTPUT_PATH to a folder on a disk with room. Nothing was written.")
+    if code == errno.EROFS:
+        return PipeError(f"OUTPUT_PATH {folder} is on a read-only file system: set OUTPUT_PATH to a writable "
+                         "folder, for example one inside the clone.")
+    if code in (errno.EACCES, errno.EPERM):
+        return PipeError(f"OUTPUT_PATH {folder} does not let the pipe write {file_name} ({error.strerror}): make "
+                         "the folder writable (its permissions, or an immutable attribute) or choose another "
+                         "OUTPUT_PATH.")
+    if code == errno.ENAMETOOLONG:
+        return name_too_long(folder, file_name)
+    return PipeError(f"Cannot write {file_name} in OUTPUT_PATH {folder} ({error.strerror or error}): check the "
+                     "folder and its disk, or choose another OUTPUT_PATH.")

@@ -1,0 +1,68 @@
+"""Publishing the finished file: link-or-fail without OVERWRITE, digests computed once, symbolic-link loops skipped."""
+
+import hashlib
+import logging
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from octopus_pack.errors import PipeError
+from octopus_pack.pack import packager
+from octopus_pack.pack.packager import PackRequest, build_package
+
+
+def request(tmp_path: Path, **changes) -> PackRequest:
+    return PackRequest(**{"package_id": "MyApp", "version": "1.0.0", "format": "zip", "source_path": tmp_path / "src",
+                          "output_path": tmp_path / "out", **changes})
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.js").write_text("console.log(1)")
+    return tmp_path / "src"
+
+
+def test_a_name_that_appears_while_packing_is_not_replaced(tmp_path, source, monkeypatch):
+    """Another pack publishes the same name after our check: we fail with 'already exists' and leave theirs."""
+    real_write_zip = packager.write_zip
+
+    def someone_else_publishes_first(*args, **kwargs):
+        (tmp_path / "out" / "MyApp.1.0.0.zip").write_bytes(b"theirs")
+        return real_write_zip(*args, **kwargs)
+
+    monkeypatch.setattr(packager, "write_zip", someone_else_publishes_first)
+    with pytest.raises(PipeError, match=r"MyApp\.1\.0\.0\.zip already exists: set OVERWRITE: 'true'"):
+        build_package(request(tmp_path))
+    assert os.listdir(tmp_path / "out") == ["MyApp.1.0.0.zip"]
+    assert (tmp_path / "out" / "MyApp.1.0.0.zip").read_bytes() == b"theirs"
+
+
+def test_overwrite_replaces_and_the_digests_match_the_file(tmp_path, source):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "MyApp.1.0.0.zip").write_bytes(b"old")
+    result = build_package(request(tmp_path, overwrite=True))
+    data = result.path.read_bytes()
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.sha1 == hashlib.sha1(data).hexdigest()
+    assert result.size == len(data)
+    assert os.listdir(tmp_path / "out") == ["MyApp.1.0.0.zip"]
+
+
+def test_symbolic_link_loops_and_dangling_links_are_warnings(tmp_path, source, caplog):
+    caplog.set_level(logging.WARNING)
+    os.symlink("self", source / "self")
+    os.symlink("b", source / "a")
+    os.symlink("a", source / "b")
+    (source / "deep" / "er").mkdir(parents=True)
+    os.symlink("../..", source / "deep" / "er" / "up")
+    os.symlink("nowhere", source / "dangling")
+    result = build_package(request(tmp_path))
+    with zipfile.ZipFile(result.path) as archive:
+        assert archive.namelist() == ["app.js"]
+    warnings = caplog.text
+    for name in ("self", "'" + str(source / "a") + "'", str(source / "b"), "up", "dangling"):
+        assert name in warnings, warnings
+    assert "loops" in warnings and "does not exist" in warnings and "loops back to a folder above it" in warnings
