@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make a Docker engine and a base image available for the container tests, then print the base image.
+# Make a Docker engine and a base image available for the container tests (and the few Debian tools the tests
+# use), then print the base image.
 #
 # Idempotent and quick when everything is already there. On our offline machines (no registry) it starts
 # dockerd without a bridge network and builds a Debian base image with debootstrap; where an engine
@@ -138,7 +139,8 @@ pick_base_image() {
 exec 9>/tmp/octopus-pack-docker-engine.lock
 if command -v flock >/dev/null; then flock 9; fi
 
-# The container tests compare packages with these real tools.
-ensure_commands zip:zip unzip:unzip 7z:p7zip-full
+# Real tools the tests use beside the engine: they compare packages with zip, unzip and 7z, and push
+# through a real proxy.
+ensure_commands zip:zip unzip:unzip 7z:p7zip-full tinyproxy:tinyproxy
 start_engine
 pick_base_image

@@ -37,9 +37,8 @@ def test_a_push_succeeds_over_every_route(route: Route, workspace: Path) -> None
             assert "CONNECT 127.0.0.1:" in seen and route.octopus.api_key not in seen
 
 
+@pytest.mark.parametrize("route", ["http-proxy", "https-proxy"], indirect=True)
 def test_no_proxy_bypasses_the_proxy(route: Route, workspace: Path) -> None:
-    if not route.proxy:
-        pytest.skip("about proxies")
     run = run_pipe_natively(pipe_env(route, NO_PROXY="localhost,127.0.0.1"), workspace)
     assert run.returncode == 0, run.output
     assert "through the proxy" not in run.output
@@ -68,9 +67,8 @@ def test_the_key_echoed_in_user_and_space_names_is_masked(route: Route, workspac
     assert "Key <hidden> may not upload today" in line and run.returncode == 1
 
 
+@pytest.mark.parametrize("route", ["https", "https-proxy"], indirect=True)
 def test_an_unknown_ca_is_the_only_certificate_problem(route: Route, workspace: Path) -> None:
-    if not route.transport.startswith("https"):
-        pytest.skip("about TLS")
     env = {k: v for k, v in pipe_env(route).items() if k != "OCTOPUS_CA_BUNDLE"}
     run = run_pipe_natively(env, workspace)
     (line,) = failure_lines(run)
