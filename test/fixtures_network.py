@@ -87,7 +87,7 @@ def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
     )
     if binary is None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("tinyproxy is not installed: `python3 dev.py test` installs it as root (apt-get install -y tinyproxy)")
+            pytest.fail("tinyproxy is missing: `python3 dev.py test` installs it as root (apt-get install tinyproxy)")
         pytest.skip("needs tinyproxy (apt-get install -y tinyproxy)")
     folder = tmp_path_factory.mktemp("tinyproxy")
     port = _free_port()
