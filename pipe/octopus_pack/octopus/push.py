@@ -28,11 +28,11 @@ class OctopusPush:
         settings = self.settings
         if settings.insecure_skip_tls_verify:
             log.warning(f"OCTOPUS_INSECURE_SKIP_TLS_VERIFY is true: the certificate of {settings.server} is not "
-                        "checked, so the API key could be sent to an impostor. Prefer OCTOPUS_CA_BUNDLE.")
+                        "checked, so the credential could be sent to an impostor. Prefer OCTOPUS_CA_BUNDLE.")
         if settings.proxy is not None:
             log.info(f"Connecting to {settings.server} through the proxy {settings.proxy}.")
         if settings.server.startswith("http://") and not _is_local(settings.server):
-            log.warning(f"OCTOPUS_SERVER {settings.server} is plain http: the API key travels unencrypted.")
+            log.warning(f"OCTOPUS_SERVER {settings.server} is plain http: the credential travels unencrypted.")
         self.client.__enter__()
         try:
             self.space = resolve_space(self.client, check_server(self.client), settings.space)

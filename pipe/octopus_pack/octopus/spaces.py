@@ -68,7 +68,7 @@ def _find(client: OctopusClient, wanted: str | None) -> Space:
     match = next((s for s in spaces if str(s.get("Name", "")).casefold() == key), None)
     match = match or next((s for s in spaces if str(s.get("Id", "")).casefold() == key), None)
     if match is None:
-        raise PipeError(f"OCTOPUS_SPACE '{wanted}' was not found: the API key can see {_names(spaces)}.")
+        raise PipeError(f"OCTOPUS_SPACE '{wanted}' was not found: the credential can see {_names(spaces)}.")
     return _space(match)
 
 
@@ -98,7 +98,7 @@ def _all_spaces(client: OctopusClient) -> list[dict[str, Any]]:
 def _listing_failed(client: OctopusClient, error: OctopusApiError) -> PipeError:
     if error.status == 403:
         return PipeError(
-            f"the API key's user may not list spaces on {client.server} ({error.message}): give it the "
+            f"the credential's user may not list spaces on {client.server} ({error.message}): give it the "
             "SpaceView permission, or use a key of a user who has it."
         )
     return PipeError(f"could not look up spaces on {client.server}: HTTP {error.status} ({error.message})")
