@@ -34,7 +34,8 @@ def test_none_stores_and_a_bad_level_names_the_choices():
         CompressionLevel.parse("max")
 
 
-SAMPLES = [b"", b"a", os.urandom(5000), b"octopus deploy " * 5000, os.urandom(300) * 400]
+SAMPLES = [b"", b"a", b"tiny text " * 102 + b"1234", b"just over " * 103, os.urandom(5000), b"octopus deploy " * 5000,
+           os.urandom(300) * 400]  # 1024 bytes (the last one ISA-L takes at optimal) and 1030 bytes among them
 
 
 @pytest.mark.parametrize("level", [CompressionLevel.FAST, CompressionLevel.OPTIMAL])
