@@ -117,7 +117,8 @@ pick_base_image() {
 exec 9>/tmp/octopus-pack-docker-engine.lock
 if command -v flock >/dev/null; then flock 9; fi
 
-# The container tests compare packages with these real tools.
-ensure_commands zip:zip unzip:unzip 7z:p7zip-full
+# The container tests compare packages with these real tools; test_nupkg_readers reads nupkgs with Mono's
+# System.IO.Packaging and NuGet.Core (Debian's nuget brings both; mcs compiles the small reader).
+ensure_commands zip:zip unzip:unzip 7z:p7zip-full nuget:nuget mcs:mono-mcs
 start_engine
 pick_base_image
