@@ -139,8 +139,9 @@ pick_base_image() {
 exec 9>/tmp/octopus-pack-docker-engine.lock
 if command -v flock >/dev/null; then flock 9; fi
 
-# Real tools the tests use beside the engine: they compare packages with zip, unzip and 7z, and push
-# through a real proxy.
-ensure_commands zip:zip unzip:unzip 7z:p7zip-full tinyproxy:tinyproxy
+# Real tools the tests use beside the engine: they compare packages with zip, unzip and 7z, read nupkgs with
+# Mono's System.IO.Packaging and NuGet.Core (Debian's nuget brings both; mcs compiles the small reader), and
+# push through a real proxy.
+ensure_commands zip:zip unzip:unzip 7z:p7zip-full nuget:nuget mcs:mono-mcs tinyproxy:tinyproxy
 start_engine
 pick_base_image

@@ -1,30 +1,40 @@
-"""Benchmark octopus-pack's packer against Info-ZIP `zip` and Python's `zipfile`, as users run it.
+"""Benchmark octopus-pack's packer against Info-ZIP `zip`, 7-Zip and Python's `zipfile`, as users run it.
 
 Usage:
-    python3 test/benchmark.py [--quick] [--corpora stdlib,large,tiny] [--levels optimal,fast]
-                              [--repeat N] [--markdown FILE] [--delta] [--workdir DIR]
-                              [--tools pipe-zip,pipe-nupkg,zip,zipfile]
+    python3 test/benchmark.py [--issue] [--quick] [--corpora stdlib,node_modules,large,tiny]
+                              [--levels optimal,fast] [--repeat N] [--markdown FILE] [--delta]
+                              [--workdir DIR] [--tools pipe-zip,pipe-nupkg,...,zip,7z,zipfile]
+                              [--synthetic-node-modules]
 
-    python3 test/benchmark.py --quick                  # smoke run, ~1-2 minutes
+    python3 test/benchmark.py --issue                  # the issue-12 table: stdlib + node_modules, 3 rounds,
+                                                       # every tool and isolating row, ~7 minutes on 2 cores
+    python3 test/benchmark.py --quick                  # smoke run, ~2 minutes
     python3 test/benchmark.py --repeat 3 --markdown benchmark-results.md
 
-Corpora (built once from seeded generators, cached in --workdir, default /tmp/octopus-pack-bench):
-    stdlib  this interpreter's standard library, without site-packages/dist-packages (~240 MB)
-    large   4 big files, ~1 GB: half log/source-like text (deflates ~3x), half random; ~100 MB with --quick
-    tiny    50,000 files of 0-4 KB, ~100 per directory; 5,000 with --quick
+Corpora (built once, cached in --workdir, default /tmp/octopus-pack-bench; never committed):
+    stdlib        this interpreter's standard library, without site-packages/dist-packages (~240 MB)
+    node_modules  `npm install` of a pinned package list (corpora.NODE_PACKAGES: webpack, typescript, eslint,
+                  babel, react, mui, rxjs, date-fns, core-js, ...; ~26,700 files, 130 MB) when npm is on
+                  PATH; otherwise, or with --synthetic-node-modules, a generated tree with the same
+                  distribution of file sizes and depths
+    large         4 big files, ~1 GB: half log/source-like text (deflates ~3x), half random; ~100 MB with --quick
+    tiny          50,000 files of 0-4 KB, ~100 per directory; 5,000 with --quick
 
 Every packer runs as a fresh child process: ours as `python3 pipe/pipe.py` configured by environment
-(ID, FORMAT, VERSION, SOURCE_PATH, OUTPUT_PATH, COMPRESSION_LEVEL, OVERWRITE), `zip -r -q -6|-1` from
-inside the tree, and a small `zipfile` script at level 6|1. Before timing, each corpus is read once and
-each tool run once on a one-file tree, untimed, so all read from the page cache and start warm. With
---repeat N the tools take turns N times and the best wall time is kept. Reported: wall time, MB/s of
-input, CPU time, the child's own peak RSS (wait4; worker processes count as their largest, not their
-sum), output size, and time/size ratios to `zip` at the same level. Every package of ours is checked
-(testzip, exactly one entry per file of the tree) and the product targets are marked PASS/FAIL. --delta
-adds test/bench_octodiff.py's numbers when octopus_pack.octodiff is importable.
+(ID, FORMAT, VERSION, SOURCE_PATH, OUTPUT_PATH, COMPRESSION_LEVEL, OVERWRITE), `zip -r -q -6|-1` and
+`7z a -tzip -mmt=2 -mx5|-mx1` (when 7z is installed) from inside the tree, and a small `zipfile` script at
+level 6|1. Rows that isolate one effect run the same pipe with one optimisation taken away: one worker
+thread; no storing of incompressible data (every large file deflated); no libdeflate (zlib-ng for every file).
+Before timing, each corpus is read once and each tool run once on a one-file tree, untimed, so all read from
+the page cache and start warm. With --repeat N the tools take turns N times (alternating rounds, so a burst
+of other load hits every tool alike) and the median wall time is reported with the fastest-slowest spread.
+Reported: wall time, MB/s of input, CPU time, the child's own peak RSS (wait4; the highest of all runs),
+output size, time/size ratios to `zip` at the same level, and the pipe's start-up cost. Every package of
+ours is checked (testzip, exactly one entry per file of the tree) and the product targets are marked
+PASS/FAIL. --delta adds test/bench_octodiff.py's numbers when octopus_pack.octodiff is importable.
 
 Exit status: 0, or 1 when any run failed or wrote a broken package (missed targets do not fail it).
-The machine may be shared: the report shows the load average before and after; prefer --repeat 3.
+The machine may be shared: the report shows the load average before and after; prefer --repeat 3 or more.
 """
 
 import argparse
@@ -46,6 +56,7 @@ from benchmarking.measure import (
     TOOL_NAMES,
     Measurement,
     measure_level,
+    measure_start_up,
     tools_for,
     warm_up,
 )
@@ -54,6 +65,8 @@ from benchmarking.report import Report
 DEFAULT_WORKDIR = Path("/tmp/octopus-pack-bench")
 TEST_DIR = Path(__file__).resolve().parent
 DELTA_MODULE = "bench_octodiff"
+ISSUE_CORPORA = ["stdlib", "node_modules"]
+ISSUE_REPEAT = 3
 
 
 def log(message: str) -> None:
@@ -67,11 +80,17 @@ def log(message: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small corpora (large ~100 MB, tiny 5,000 files)")
+    parser.add_argument("--issue", action="store_true",
+                        help=f"the issue-12 table: corpora {','.join(ISSUE_CORPORA)}, every tool, "
+                             f"at least {ISSUE_REPEAT} rounds (about 7 minutes on 2 cores)")
+    parser.add_argument("--synthetic-node-modules", action="store_true",
+                        help="generate the node_modules corpus even when npm is available")
     parser.add_argument(
         "--corpora",
         type=choices(CORPUS_NAMES),
-        default=list(CORPUS_NAMES),
-        help=f"comma-separated subset of {','.join(CORPUS_NAMES)}",
+        default=None,
+        help=f"comma-separated subset of {','.join(CORPUS_NAMES)} (default: all; {','.join(ISSUE_CORPORA)} "
+             "with --issue)",
     )
     parser.add_argument(
         "--levels",
@@ -85,11 +104,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=list(TOOL_NAMES),
         help=f"comma-separated subset of {','.join(TOOL_NAMES)} (zip is the ratio baseline)",
     )
-    parser.add_argument("--repeat", type=positive_int, default=1, help="runs per measurement; best wall wins")
+    parser.add_argument("--repeat", type=positive_int, default=1, help="rounds; the median wall is reported")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the report as Markdown")
     parser.add_argument("--delta", action="store_true", help="add the octodiff delta benchmark section")
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="corpus cache and scratch output")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.corpora is None:
+        args.corpora = ISSUE_CORPORA if args.issue else list(CORPUS_NAMES)
+    if args.issue:
+        args.repeat = max(args.repeat, ISSUE_REPEAT)
+    return args
 
 
 def choices(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
@@ -131,12 +155,12 @@ def describe_run(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The facts a reader needs to compare two reports: when, on what, with which settings."""
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {zip_version()}"
-    mode = "quick (--quick)" if args.quick else "full"
+    mode = "issue-12 (--issue)" if args.issue else "quick (--quick)" if args.quick else "full"
     return [
         ("date", now),
         ("machine", machine),
         ("commit", git_commit()),
-        ("mode", f"{mode}, best of {args.repeat} run(s), levels {','.join(args.levels)}"),
+        ("mode", f"{mode}, median of {args.repeat} alternating round(s), levels {','.join(args.levels)}"),
         ("workdir", str(args.workdir)),
         ("units", "MB = 2^20 bytes; MB/s = input MB / wall; time/zip and size/zip against zip at the same level"),
     ]
@@ -164,7 +188,8 @@ def benchmark_corpus(corpus: Corpus, args: argparse.Namespace, out_dir: Path) ->
     rows = []
     for level in args.levels:
         for row in measure_level(tools_for(level, args.tools), corpus, level, out_dir, args.repeat):
-            outcome = f"FAILED: {row.problem}" if row.problem else f"{row.wall_s:.2f} s, {row.mb_per_s:.1f} MB/s"
+            timing = f"{row.wall_s:.2f} s (runs {row.spread} s), {row.mb_per_s:.1f} MB/s"
+            outcome = f"FAILED: {row.problem}" if row.problem else timing
             log(f"  {corpus.name}@{level} {row.label}: {outcome}")
             rows.append(row)
     return rows
@@ -215,10 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     corpora_dir, out_dir = args.workdir / "corpora", args.workdir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    corpora = [prepare_corpus(recipe, corpora_dir, log) for recipe in recipes_for(args.corpora, args.quick)]
+    recipes = recipes_for(args.corpora, args.quick, args.synthetic_node_modules)
+    corpora = [prepare_corpus(recipe, corpora_dir, log) for recipe in recipes]
     context = describe_run(args)
     load_before = load_average()
     warm_up_tools(args, out_dir)
+    if any(tool.startswith("pipe-") for tool in args.tools):
+        context += measure_start_up(out_dir, args.repeat)
     rows = [row for corpus in corpora for row in benchmark_corpus(corpus, args, out_dir)]
     context.append(("load average (1/5/15 min)", f"{load_before} before, {load_average()} after"))
     report = Report(context, corpora, rows, notes)

@@ -406,14 +406,22 @@ def test_extensions_are_counted_once_ignoring_case_in_first_seen_order_and_spell
     assert {element.get("ContentType") for element in root.iter(OPC_CONTENT_TYPES + "Default")} >= {"application/octet"}
 
 
-def test_dotfiles_have_an_extension_and_extensionless_files_get_an_unescaped_override():
+def test_dotfiles_have_an_extension_and_extensionless_files_get_an_override_named_like_their_entry():
     root = content_types([".gitignore", "bin/run", "my dir/READ ME", "trailing.", "v1.2/LICENSE", "bin/run", "ü"])
 
     assert defaults_of(root) == ["rels", "psmdcp", "gitignore", "nuspec"]
-    assert overrides_of(root) == ["/bin/run", "/my dir/READ ME", "/trailing.", "/v1.2/LICENSE", "/ü"]
+    assert overrides_of(root) == ["/bin/run", "/my%20dir/READ%20ME", "/trailing.", "/v1.2/LICENSE", "/%C3%BC"]
     assert all(
         element.get("ContentType") == "application/octet" for element in root.iter(OPC_CONTENT_TYPES + "Override")
     )
+
+
+def test_extensions_are_escaped_like_the_entry_names_they_belong_to():
+    parts = build_nupkg_parts(make_metadata(), ["lib/file.日本", "a.b c", "x.TXT"])
+
+    assert defaults_of(ET.fromstring(parts.content_types)) == ["rels", "psmdcp", "%E6%97%A5%E6%9C%AC", "b%20c",
+                                                                 "TXT", "nuspec"]
+    assert parts.payload_names == ("lib/file.%E6%97%A5%E6%9C%AC", "a.b%20c", "x.TXT")
 
 
 def test_a_dropped_nuspec_keeps_its_place_among_the_extensions():
@@ -425,19 +433,12 @@ def test_payload_rels_files_get_a_second_default_exactly_as_octo_wrote():
     assert defaults_of(content_types(["x.rels"])) == ["rels", "psmdcp", "rels", "nuspec"]
 
 
-def test_override_part_names_are_attribute_escaped():
-    tricky = "a&b<c>\"d'e\tf\ng"
+def test_override_part_names_are_percent_encoded_whatever_characters_the_name_has():
+    tricky = "a&b<c>\"d'e\tf\ng\x01h"
     parts = build_nupkg_parts(make_metadata(), [tricky])
 
-    assert b'PartName="/a&amp;b&lt;c&gt;&quot;d\'e&#x9;f&#xA;g"' in parts.content_types
-    assert overrides_of(ET.fromstring(parts.content_types)) == ["/" + tricky]
-
-
-def test_a_control_character_in_an_extensionless_file_name_is_refused():
-    with pytest.raises(PipeError) as error:
-        build_nupkg_parts(make_metadata(), ["bin/bad\x01name"])
-
-    assert_one_line_error(error, "U+0001", "rename")
+    assert b'PartName="/a%26b%3Cc%3E%22d%27e%09f%0Ag%01h"' in parts.content_types
+    assert overrides_of(ET.fromstring(parts.content_types)) == ["/" + parts.payload_names[0]]
 
 
 @pytest.mark.parametrize(
@@ -503,10 +504,10 @@ def test_core_properties_match_octos_shape():
     )
 
 
-def test_core_properties_keep_the_description_untrimmed_like_octo():
+def test_core_properties_carry_the_description_trimmed_like_the_nuspec():
     parts = build_nupkg_parts(make_metadata(description="  padded\r\n"), ["app.dll"])
 
-    assert b"<dc:description>  padded\n</dc:description>" in parts.psmdcp
+    assert b"<dc:description>padded</dc:description>" in parts.psmdcp
     assert b"<description>padded</description>" in parts.nuspec
 
 

@@ -189,7 +189,8 @@ def test_an_unknown_space_lists_the_visible_ones(octopus, package):
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings_for(octopus, space="Teem Space"), package, ENV)
     assert str(error.value) == (
-        "OCTOPUS_SPACE 'Teem Space' was not found: the credential can see 'Default' (Spaces-1), 'Team Space' (Spaces-2)."
+        "OCTOPUS_SPACE 'Teem Space' was not found: the credential can see 'Default' (Spaces-1), "
+        "'Team Space' (Spaces-2)."
     )
 
 

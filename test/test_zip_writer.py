@@ -172,3 +172,26 @@ def test_a_file_that_shrinks_while_packing_is_reported(tmp_path):
     entry = ArchiveEntry("big.log", 5 * zip_writer.BLOCK_SIZE, path.stat().st_mtime, 0o644, path=str(path))
     with pytest.raises(zip_writer.PipeError, match="changed size while it was being packed"):
         write(tmp_path / "out.zip", [entry])
+
+
+def test_many_small_files_give_identical_bytes_whatever_the_thread_count(tmp_path, mixed):
+    """Batches of small files go to libdeflate, large files to zlib-ng blocks: both must be deterministic."""
+    rng = random.Random(3)
+    files = {f"tree/{i // 50}/f{i}.{'txt' if i % 3 else 'bin'}": text_bytes(rng.randint(0, 9000), seed=i)
+             if i % 3 else rng.randbytes(rng.randint(0, 3000)) for i in range(700)}
+    entries = make_files(tmp_path / "src", {**mixed, **files})
+    archives = [write(tmp_path / f"{workers}.zip", entries, fixed_time=1_700_000_000, workers=workers).read_bytes()
+                for workers in (1, 2, 4)]
+    assert archives[0] == archives[1] == archives[2]
+    with zipfile.ZipFile(tmp_path / "2.zip") as zf:
+        assert all(zf.read(name) == data for name, data in {**mixed, **files}.items())
+
+
+def test_entry_times_stay_right_when_more_timestamps_than_the_cache_holds(tmp_path, monkeypatch):
+    monkeypatch.setattr(zip_writer, "_DOS_CACHE_LIMIT", 2)
+    stamps = [1_000_000_000 + 86_400 * day for day in range(6)] * 2
+    entries = [ArchiveEntry(f"f{i}.txt", 1, stamp, 0o644, data=b"x") for i, stamp in enumerate(stamps)]
+    with zipfile.ZipFile(write(tmp_path / "out.zip", entries)) as zf:
+        for i, stamp in enumerate(stamps):
+            local = time.localtime(stamp)
+            assert zf.getinfo(f"f{i}.txt").date_time == (*tuple(local)[:5], local.tm_sec // 2 * 2)

@@ -1,9 +1,12 @@
 """The benchmark's input trees: built once from seeded generators, cached on disk, reused while complete."""
 
+import itertools
 import json
+import math
 import os
 import random
 import shutil
+import subprocess
 import sys
 import sysconfig
 import time
@@ -11,8 +14,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPUS_NAMES = ("stdlib", "large", "tiny")
+CORPUS_NAMES = ("stdlib", "node_modules", "large", "tiny")
 MIB = 1024 * 1024
+
+# What a typical Bitbucket JavaScript app packs: `npm install` of these pinned packages (their own dependencies
+# are whatever npm resolves for them; the manifest records the resulting file count and size). About 26,700
+# files, 130 MB, up to 9 folders deep.
+NODE_PACKAGES = {
+    "webpack": "5.94.0", "webpack-cli": "5.1.4", "typescript": "5.6.2", "eslint": "8.57.1",
+    "@babel/core": "7.25.2", "@babel/preset-env": "7.25.4", "@babel/preset-react": "7.24.7",
+    "react": "18.3.1", "react-dom": "18.3.1", "@mui/material": "6.1.1", "@emotion/react": "11.13.3",
+    "@emotion/styled": "11.13.0", "rxjs": "7.8.1", "date-fns": "3.6.0", "core-js": "3.38.1",
+    "lodash": "4.17.21", "moment": "2.30.1", "jest": "29.7.0",
+}  # fmt: skip
+# Measured on that tree, for the synthetic stand-in used where npm is missing: file size quantiles
+# (fraction, bytes), how many files sit at each depth, the largest files, and files per folder.
+NODE_SIZE_QUANTILES = ((0.0, 0), (0.1, 92), (0.25, 165), (0.5, 608), (0.75, 1870), (0.9, 6042), (0.99, 50952),
+                       (0.999, 400654), (1.0, 1_000_000))  # fmt: skip
+NODE_DEPTHS = {2: 3320, 3: 6065, 4: 8050, 5: 6058, 6: 2537, 7: 659, 8: 74, 9: 3}
+NODE_LARGEST = (8928146, 6076659, 2212540, 1578343, 1493806, 1300000, 1200000, 1100000)
+NODE_FILES_PER_FOLDER = 9
 
 # Bump when a generator changes, so cached trees built by the old code are rebuilt rather than reused.
 RECIPE_VERSION = 1
@@ -49,17 +70,28 @@ class Recipe:
 # --------------------------------------------------------------------------- recipes
 
 
-def recipes_for(names: list[str], quick: bool) -> list[Recipe]:
-    """The recipes for the chosen corpora; --quick shrinks the generated ones for a smoke run."""
+def recipes_for(names: list[str], quick: bool, synthetic_node_modules: bool = False) -> list[Recipe]:
+    """The recipes for the chosen corpora; --quick shrinks the generated ones for a smoke run.
+
+    node_modules is a real `npm install` when npm is on PATH, else (or when asked) a synthetic tree with the
+    same file sizes and depths.
+    """
     large_mb = 100 if quick else 1024
     tiny_count = 5_000 if quick else 50_000
     stdlib_dir = stdlib_source()
+    use_npm = shutil.which("npm") is not None and not synthetic_node_modules
     every = {
         "stdlib": Recipe(
             "stdlib",
             "stdlib",
             {"source": str(stdlib_dir), "python": sys.version.split()[0]},
             lambda dest: copy_stdlib(stdlib_dir, dest),
+        ),
+        "node_modules": Recipe(
+            "node_modules",
+            "node_modules-npm" if use_npm else "node_modules-synthetic",
+            {"packages": NODE_PACKAGES} if use_npm else {"files": sum(NODE_DEPTHS.values()), "seed": 4},
+            npm_install if use_npm else (lambda dest: build_synthetic_node_modules(dest, seed=4)),
         ),
         "large": Recipe(
             "large",
@@ -160,6 +192,55 @@ def copy_stdlib(source: Path, dest: Path) -> None:
         return {"site-packages", "dist-packages"}.intersection(names)
 
     shutil.copytree(source, dest, symlinks=True, ignore=ignore_third_party)
+
+
+def npm_install(dest: Path) -> None:
+    """`npm install` the pinned packages in a scratch project beside dest; dest becomes its node_modules."""
+    project = dest.with_name(dest.name + ".npm")
+    if project.exists():
+        shutil.rmtree(project)
+    project.mkdir(parents=True)
+    manifest = {"name": "octopus-pack-bench", "version": "1.0.0", "private": True, "dependencies": NODE_PACKAGES}
+    (project / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    command = ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"]
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"benchmark: `npm install` failed ({done.stderr.strip()[-500:]}); "
+                 "rerun with --synthetic-node-modules to use a generated tree instead")
+    (project / "node_modules").rename(dest)
+    shutil.rmtree(project)
+
+
+def build_synthetic_node_modules(dest: Path, seed: int) -> None:
+    """A tree shaped like a real node_modules: its file sizes, depths and folder sizes, JS-like text content."""
+    rng = random.Random(seed)
+    text_pool = b"".join(TextGenerator(rng).chunks(16 * MIB))
+    depths = [depth for depth, count in NODE_DEPTHS.items() for _ in range(count)]
+    rng.shuffle(depths)
+    sizes = [_size_from_quantiles(rng.random()) for _ in depths]
+    for index, size in enumerate(NODE_LARGEST):
+        sizes[index * 97] = size
+    folders: dict[int, tuple[Path, int]] = {}  # depth -> (folder being filled, files in it)
+    for index, (depth, size) in enumerate(zip(depths, sizes, strict=True)):
+        folder, used = folders.get(depth, (None, NODE_FILES_PER_FOLDER))
+        if used >= NODE_FILES_PER_FOLDER:
+            folder = dest.joinpath(*(f"pkg{rng.randrange(400)}" if level == 0 else f"d{rng.randrange(6)}"
+                                     for level in range(depth - 1)), f"f{index}")
+            folder.mkdir(parents=True, exist_ok=True)
+            used = 0
+        folders[depth] = (folder, used + 1)
+        start = rng.randrange(len(text_pool) - size)  # every size is far below the pool's 16 MiB
+        content = text_pool[start : start + size]
+        (folder / f"m{index}.{rng.choice(('js', 'js', 'js', 'ts', 'map', 'json', 'md'))}").write_bytes(content)
+
+
+def _size_from_quantiles(fraction: float) -> int:
+    """Invert the measured size distribution, interpolating log-linearly between quantiles."""
+    for (low_q, low), (high_q, high) in itertools.pairwise(NODE_SIZE_QUANTILES):
+        if fraction <= high_q:
+            share = (fraction - low_q) / (high_q - low_q)
+            return int(math.expm1(math.log1p(low) + share * (math.log1p(high) - math.log1p(low))))
+    return NODE_SIZE_QUANTILES[-1][1]
 
 
 def build_large_files(dest: Path, total_bytes: int, file_count: int, seed: int) -> None:

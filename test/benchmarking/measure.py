@@ -3,7 +3,9 @@
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -12,7 +14,7 @@ import time
 import zipfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 from urllib.parse import unquote
@@ -24,7 +26,10 @@ PIPE_ENTRY = REPO_ROOT / "pipe" / "pipe.py"
 
 # Our level names and the deflate level the reference tools use for the same intent.
 DEFLATE_LEVELS = {"optimal": 6, "fast": 1}
-TOOL_NAMES = ("pipe-zip", "pipe-nupkg", "zip", "zipfile")
+SEVEN_ZIP_LEVELS = {"optimal": 5, "fast": 1}  # 7-Zip's own "normal" and "fastest"
+# Rows that isolate one effect each: our pipe with one thing taken away (see PIPE_VARIANTS).
+ISOLATING_TOOLS = ("pipe-one-worker", "pipe-store-nothing", "pipe-no-libdeflate")
+TOOL_NAMES = ("pipe-zip", "pipe-nupkg", *ISOLATING_TOOLS, "zip", "7z", "zipfile")
 PACKAGE_VERSION = "1.0.0"
 RUN_TIMEOUT_S = 1800
 
@@ -38,6 +43,33 @@ with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=level) as zf:
             path = os.path.join(directory, name)
             zf.write(path, os.path.relpath(path, root))
 """
+
+# How an isolating row runs the pipe: this wrapper takes one optimisation away, then runs pipe/pipe.py as
+# `python3 pipe/pipe.py` would. Benchmark-only: the pipe has no switch for these.
+PIPE_VARIANT_SCRIPT = """
+import runpy, sys
+pipe_entry, variant = sys.argv[1], sys.argv[2]
+sys.argv = [pipe_entry]
+sys.path.insert(0, pipe_entry.rsplit("/", 1)[0])
+if variant == "one-worker":
+    from octopus_pack.pack import packager
+    write_zip = packager.write_zip
+    packager.write_zip = lambda *args, **options: write_zip(*args, **{**options, "workers": 1})
+elif variant == "store-nothing":
+    from octopus_pack.pack import zip_writer
+    zip_writer._worth_deflating = lambda entry, deflater: True
+elif variant == "no-libdeflate":
+    from octopus_pack.pack import compression
+    compression._libdeflate = None
+else:
+    sys.exit(f"unknown variant {variant}")
+runpy.run_path(pipe_entry, run_name="__main__")
+"""
+PIPE_VARIANTS = {
+    "pipe-one-worker": ("one-worker", "pipe zip, 1 worker"),
+    "pipe-store-nothing": ("store-nothing", "pipe zip, deflate all"),
+    "pipe-no-libdeflate": ("no-libdeflate", "pipe zip, zlib-ng only"),
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +108,7 @@ class ChildRun:
 
 @dataclass
 class Measurement:
-    """One row of the report: the best of --repeat runs of one tool on one corpus at one level."""
+    """One row of the report: the median of --repeat runs of one tool on one corpus at one level."""
 
     corpus: str
     level: str
@@ -89,10 +121,17 @@ class Measurement:
     output_bytes: int = 0
     verified: bool | None = None  # None: not checked (reference tools)
     problem: str | None = None  # why the run failed or its output is invalid
+    walls: list[float] = field(default_factory=list)  # every run, in round order
+    cpus: list[float] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def spread(self) -> str:
+        """Fastest and slowest run, so a reader sees how noisy the machine was."""
+        return f"{min(self.walls):.2f}-{max(self.walls):.2f}" if self.walls else "-"
 
     @property
     def mb_per_s(self) -> float:
@@ -106,11 +145,14 @@ class Measurement:
 # --------------------------------------------------------------------------- tools
 
 
-def pipe_tool(package_format: str, level: str) -> Tool:
-    """Our pipe exactly as users run it: `python3 pipe/pipe.py`, configured only through its environment."""
+def pipe_tool(package_format: str, level: str, variant: str | None = None) -> Tool:
+    """Our pipe exactly as users run it: `python3 pipe/pipe.py`, configured only through its environment.
+
+    variant names an isolating row (PIPE_VARIANTS): the same run with one optimisation taken away.
+    """
 
     def invocation(corpus: Corpus, out_dir: Path) -> Invocation:
-        package_id = f"bench-{corpus.name}"
+        package_id = f"bench-{corpus.name}" + (f"-{variant}" if variant else "")
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/root"),
@@ -123,8 +165,13 @@ def pipe_tool(package_format: str, level: str) -> Tool:
             "OVERWRITE": "true",
         }
         output = out_dir / f"{package_id}.{PACKAGE_VERSION}.{package_format}"
-        return Invocation([sys.executable, str(PIPE_ENTRY)], REPO_ROOT, env, output, package_format)
+        argv = [sys.executable, str(PIPE_ENTRY)]
+        if variant:
+            argv = [sys.executable, "-c", PIPE_VARIANT_SCRIPT, str(PIPE_ENTRY), PIPE_VARIANTS[variant][0]]
+        return Invocation(argv, REPO_ROOT, env, output, package_format)
 
+    if variant:
+        return Tool(variant, PIPE_VARIANTS[variant][1], invocation)
     return Tool(f"pipe-{package_format}", f"pipe {package_format}", invocation)
 
 
@@ -137,6 +184,18 @@ def infozip_tool(level: str) -> Tool:
         return Invocation(["zip", "-r", "-q", f"-{deflate}", str(output), "."], corpus.path, None, output, None)
 
     return Tool("zip", f"zip -{deflate}", invocation)
+
+
+def seven_zip_tool(level: str) -> Tool:
+    """7-Zip's multi-threaded zip writer on 2 threads, run from inside the tree like Info-ZIP."""
+    mx = SEVEN_ZIP_LEVELS[level]
+
+    def invocation(corpus: Corpus, out_dir: Path) -> Invocation:
+        output = out_dir / f"7z-{corpus.name}.zip"
+        argv = ["7z", "a", "-tzip", "-mmt=2", f"-mx{mx}", "-bso0", "-bsp0", str(output), "."]
+        return Invocation(argv, corpus.path, None, output, None)
+
+    return Tool("7z", f"7z -mx{mx}", invocation)
 
 
 def zipfile_tool(level: str) -> Tool:
@@ -152,14 +211,21 @@ def zipfile_tool(level: str) -> Tool:
 
 
 def tools_for(level: str, names: list[str]) -> list[Tool]:
-    """The chosen tools at one level, ours first, reference `zip` being the one ratios are taken against."""
+    """The chosen tools at one level, ours first, reference `zip` being the one ratios are taken against.
+
+    7z is left out when it is not installed (Debian: p7zip-full).
+    """
     every = {
         "pipe-zip": pipe_tool("zip", level),
         "pipe-nupkg": pipe_tool("nupkg", level),
+        **{name: pipe_tool("zip", level, variant=name) for name in ISOLATING_TOOLS},
         "zip": infozip_tool(level),
+        "7z": seven_zip_tool(level),
         "zipfile": zipfile_tool(level),
     }
-    return [every[name] for name in TOOL_NAMES if name in names]
+    if not shutil.which("7z"):
+        del every["7z"]
+    return [every[name] for name in TOOL_NAMES if name in names and name in every]
 
 
 # --------------------------------------------------------------------------- running
@@ -239,7 +305,7 @@ def measure_level(tools: list[Tool], corpus: Corpus, level: str, out_dir: Path, 
 
 
 def run_and_record(tool: Tool, corpus: Corpus, out_dir: Path, row: Measurement) -> None:
-    """One run into `row` (best wall wins); our package is verified once, then every output is deleted."""
+    """One run into `row` (the median wall is kept); our package is verified once, then every output deleted."""
     invocation = tool.invocation(corpus, out_dir)
     run = run_child(invocation)
     row.peak_rss_kb = max(row.peak_rss_kb, run.peak_rss_kb)
@@ -247,9 +313,10 @@ def run_and_record(tool: Tool, corpus: Corpus, out_dir: Path, row: Measurement) 
         row.problem = _failure(run, invocation.output)
         row.wall_s, row.cpu_s = run.wall_s, run.cpu_s
         return
-    if not row.wall_s or run.wall_s < row.wall_s:
-        row.wall_s, row.cpu_s = run.wall_s, run.cpu_s
-        row.output_bytes = invocation.output.stat().st_size
+    row.walls.append(run.wall_s)
+    row.cpus.append(run.cpu_s)
+    row.wall_s, row.cpu_s = statistics.median(row.walls), statistics.median(row.cpus)
+    row.output_bytes = invocation.output.stat().st_size  # the same every run for every tool here
     if invocation.package_format and row.verified is None:
         row.problem = verify_package(invocation.output, invocation.package_format, corpus)
         row.verified = row.problem is None
@@ -316,3 +383,25 @@ def _compare_entries(names: list[str], corpus: Corpus) -> str | None:
     if missing:
         return f"{len(missing):,} files missing or misnamed, e.g. {missing[0]}"
     return None
+
+
+def measure_start_up(scratch: Path, repeat: int) -> list[tuple[str, str]]:
+    """What a run costs before any packing: the pipe on a one-file tree, next to a bare interpreter.
+
+    Start-up is paid on every corpus, so it bounds the ratio to zip on small trees.
+    """
+    tree = scratch / "warm-up-tree"
+    tree.mkdir(parents=True, exist_ok=True)
+    (tree / "hello.txt").write_text("hello\n")
+    corpus = Corpus("start-up", tree, ("hello.txt",), 6)
+    bare = Invocation([sys.executable, "-c", "open(__import__('sys').argv[1], 'w').close()",
+                       str(scratch / "bare.out")], scratch, None, scratch / "bare.out", None)
+    pipe = pipe_tool("zip", "optimal").invocation(corpus, scratch)
+    facts = []
+    for label, invocation in (("python3 -c (bare interpreter)", bare), ("pipe zip of a one-file tree", pipe)):
+        runs = [run_child(invocation) for _ in range(max(repeat, 3))]
+        walls = sorted(run.wall_s for run in runs)
+        facts.append((f"start-up: {label}", f"{statistics.median(walls):.3f} s wall (median of {len(runs)}), "
+                      f"{max(run.peak_rss_kb for run in runs) / 1024:.1f} MB peak RSS"))
+        invocation.output.unlink(missing_ok=True)
+    return facts

@@ -4,6 +4,11 @@ Measured on our 2-core runners (1 MiB blocks of Python source): zlib-ng level 6 
 within 1% at twice the speed, ISA-L level 2 compresses 3.5x faster than zlib level 1 and smaller, and both
 release the GIL, so threads compress in parallel. Blocks that end in a sync flush and start with the previous
 32 KiB as a preset dictionary concatenate into one ordinary deflate stream (as pigz does).
+
+Whole small files at `optimal` go to libdeflate (the `deflate` package, which releases the GIL from 0.9):
+on the files of a node_modules tree it is 1.4x faster than zlib-ng level 6 at level 5, and as small. It
+cannot stream or take a preset dictionary, so large files stay on zlib-ng, where level 5 is 1.2-2x faster
+than level 6 for 1% more. At `fast`, ISA-L is twice as fast as libdeflate level 1 and stays the only backend.
 """
 
 import enum
@@ -22,8 +27,19 @@ try:
     from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover
     _isal = None
+try:
+    import deflate as _libdeflate
+except ImportError:  # pragma: no cover
+    _libdeflate = None
 
 WINDOW = 32 * 1024  # deflate's history: the preset dictionary each parallel block starts from
+# `optimal` in libdeflate and zlib-ng: level 5 of either still makes packages smaller than Info-ZIP's (zlib's)
+# level 6 on the standard library (0.996x) and on node_modules (0.956x), at 0.8x the CPU time of level 6.
+OPTIMAL_LEVEL = 5
+# Files up to this size go to ISA-L even at `optimal`: libdeflate spends ~12 us setting up per call (it clears
+# its hash tables), more than compressing them takes; ISA-L starts in ~5 us, for 2% more of their tiny size.
+# Half the files of a node_modules tree are this small: 0.14 s of 3 s CPU saved, 0.2% larger package.
+TINY_FILE = 1024
 
 
 class CompressionLevel(enum.Enum):
@@ -41,17 +57,33 @@ class CompressionLevel(enum.Enum):
             raise PipeError(f"{source} is '{text}': use none, fast or optimal.") from None
 
 
+WholeCompressor = Callable[[bytes | memoryview], bytes | bytearray]
+
+
 @dataclass(frozen=True)
 class Deflater:
-    """One backend at one level; compress_block makes a piece of a raw deflate stream."""
+    """One backend at one level; compress_block makes a piece of a raw deflate stream.
+
+    whole, when set, is a faster one-shot compressor for complete streams (libdeflate); module does the rest.
+    """
 
     name: str
     module: ModuleType
     level: int
+    whole: WholeCompressor | None = None
 
-    def compress_whole(self, data: bytes | memoryview) -> bytes:
+    def compress_whole(self, data: bytes | memoryview) -> bytes | bytearray:
         """A complete raw deflate stream for data (the common case: a file that fits in one block)."""
+        if self.whole is not None:
+            return self.whole(data)
         return self.module.compress(data, self.level, -15)
+
+    def one_shot(self) -> WholeCompressor:
+        """compress_whole as one plain function, for the per-file loop."""
+        if self.whole is not None:
+            return self.whole
+        compress, level = self.module.compress, self.level
+        return lambda data: compress(data, level, -15)
 
     def compress_block(self, data: bytes | memoryview, history: bytes, final: bool) -> bytes:
         """A piece of a stream: primed with the preceding history, ending byte-aligned unless final."""
@@ -70,9 +102,26 @@ def deflater_for(level: CompressionLevel) -> Deflater | None:
         if _isal is not None:
             return Deflater("isal", _isal, 1)
         return Deflater("zlib", zlib, 1)
+    whole = None
+    if _libdeflate is not None:
+        whole = _libdeflate_at(OPTIMAL_LEVEL, tiny=_isal.compress if _isal is not None else None)
     if _zlib_ng is not None:
-        return Deflater("zlib-ng", _zlib_ng, 6)
-    return Deflater("zlib", zlib, 6)
+        return Deflater("libdeflate+zlib-ng" if whole else "zlib-ng", _zlib_ng, OPTIMAL_LEVEL, whole)
+    return Deflater("libdeflate+zlib" if whole else "zlib", zlib, 6, whole)
+
+
+def _libdeflate_at(level: int, tiny: Callable[..., bytes] | None) -> WholeCompressor:
+    """libdeflate for whole files; tiny ones to the cheaper-to-start compressor when there is one."""
+    compress = _libdeflate.deflate_compress
+    if tiny is None:
+        return lambda data: compress(data, level)
+
+    def whole(data: bytes | memoryview) -> bytes | bytearray:
+        if len(data) <= TINY_FILE:
+            return tiny(data, 1, -15)
+        return compress(data, level)
+
+    return whole
 
 
 def _native_crc32_combine() -> Callable[[int, int, int], int] | None:

@@ -1,6 +1,7 @@
 """NuGet specifics of a .nupkg: the nuspec, the OPC parts, entry names and NuGet's validation rules."""
 
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -10,6 +11,8 @@ from urllib.parse import quote, unquote
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_NAME
 from octopus_pack.pack.versions import prerelease_label
+
+log = logging.getLogger(__name__)
 
 # The nuspec schema namespaces NuGet knows, by the schema version octo's PackageBuilder picks.
 # Version 5 (2013/01) is only reached through features octo cannot produce, so it never appears here.
@@ -30,6 +33,8 @@ _CONTENT_FILES_SCHEMA = 6
 MAX_PACKAGE_ID_LENGTH = 100
 MAX_PRERELEASE_LABEL_LENGTH = 250
 PSMDCP_FOLDER = "package/services/metadata/core-properties"
+# NuGet.Core (nuget.exe 2.x) skips every part whose folder starts with one of these, case-insensitively.
+_FOLDER_PREFIXES_NUGET_DROPS = ("package", "_rels")
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -286,9 +291,6 @@ def _schema_version_for_path(target: str) -> int:
 # --- XML writing ------------------------------------------------------------------------------------------
 
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
 def _is_xml_char(char: str) -> bool:
     code = ord(char)
     return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
@@ -357,7 +359,9 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
     nuspec_name = f"{metadata.id}.nuspec"
     nuspec = _UTF8_BOM + _nuspec_document(metadata, namespace, title, description, release_notes).encode()
 
-    entry_names = [part_name(target) for target in payload_targets if not is_nuspec(target)]
+    payload = [target for target in payload_targets if not is_nuspec(target)]
+    entry_names = [part_name(target) for target in payload]
+    _warn_about_folders_nuget_drops(payload)
     seed = hashlib.sha256(nuspec + b"\0" + "\0".join(entry_names).encode()).digest()
     psmdcp_name = f"{PSMDCP_FOLDER}/{_derived_hex(seed, 'core-properties-part', 32)}.psmdcp"
 
@@ -373,9 +377,9 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
         rels=_relationships_document(relationships).encode(),
         nuspec_name=nuspec_name,
         nuspec=nuspec,
-        content_types=_content_types_document(payload_targets).encode(),
+        content_types=_content_types_document(payload_targets, entry_names).encode(),
         psmdcp_name=psmdcp_name,
-        psmdcp=_core_properties_document(metadata).encode(),
+        psmdcp=_core_properties_document(metadata, description).encode(),
         payload_names=tuple(entry_names),
     )
 
@@ -445,24 +449,28 @@ def _relationships_document(relationships: Sequence[tuple[str, str, str]]) -> st
     )
 
 
-def _content_types_document(payload_targets: Sequence[str]) -> str:
-    """[Content_Types].xml as octo's PackageBuilder wrote it, duplicates and all.
+def _content_types_document(payload_targets: Sequence[str], entry_names: Sequence[str]) -> str:
+    """[Content_Types].xml in octo's shape, but naming every part as its zip entry is named.
 
     One Default per payload extension (case-insensitive, first spelling and order kept; dropped .nuspec files
     count too), then 'nuspec' unless already seen, then an Override per extension-less file. A payload
     extension 'rels' or 'psmdcp' gets a second Default, exactly as octo wrote it.
+
+    OPC readers (System.IO.Packaging, NuGet.Core) look a part's content type up by its escaped part name, so
+    extensions and Override PartNames are written percent-encoded exactly like the entry names. octo wrote
+    them unescaped, and those readers then silently dropped files such as 'a+b', 'noext file' or '日本'.
+    entry_names are part_name() of the payload targets that are not .nuspec files, in the same order.
     """
+    escaped = dict(zip((t for t in payload_targets if not is_nuspec(t)), entry_names, strict=True))
     extensions: dict[str, str] = {}
     extensionless_parts: dict[str, None] = {}
     for target in payload_targets:
-        extension = dotnet_extension(target)
+        name = escaped.get(target) or part_name(target)  # a dropped .nuspec still counts its extension
+        extension = dotnet_extension(name)
         if extension:
-            _require_xml_safe_name(target, extension)
             extensions.setdefault(_ordinal_ignore_case_key(extension), extension)
         else:
-            part = "/" + target.replace("\\", "/")
-            _require_xml_safe_name(target, part)
-            extensionless_parts[part] = None
+            extensionless_parts["/" + name] = None
     extensions.setdefault(_ordinal_ignore_case_key("nuspec"), "nuspec")
 
     defaults = [
@@ -486,8 +494,23 @@ def _content_types_document(payload_targets: Sequence[str]) -> str:
     )
 
 
-def _core_properties_document(metadata: NuspecMetadata) -> str:
-    """The .psmdcp core properties, with the description untrimmed as octo wrote it (only its nuspec copy was).
+def _warn_about_folders_nuget_drops(payload_targets: Iterable[str]) -> None:
+    """NuGet.Core and nuget.exe 2.x silently skip files under top-level folders named package* or _rels*."""
+    folders: dict[str, None] = {}
+    for target in payload_targets:
+        folder, separator, _ = target.replace("\\", "/").partition("/")
+        if separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
+            folders.setdefault(folder, None)
+    for folder in folders:
+        log.warning("NuGet readers (NuGet.Core, nuget.exe 2.x) skip the files under '%s/' in a nupkg: use FORMAT: "
+                    "'zip', or rename the folder so it does not start with 'package' or '_rels'.", folder)
+
+
+def _core_properties_document(metadata: NuspecMetadata, description: str) -> str:
+    """The .psmdcp core properties; description is the trimmed one the nuspec carries.
+
+    octo wrote the description untrimmed here (only its nuspec copy was trimmed); the pipe trims both, so the
+    two copies always agree.
 
     keywords is always empty: octo cannot set tags, and LINQ to XML writes the empty string it was given as
     <keywords></keywords>. lastModifiedBy names this tool instead of octo's NuGet assembly.
@@ -498,7 +521,7 @@ def _core_properties_document(metadata: NuspecMetadata) -> str:
             ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
             f' xmlns="{_CORE_PROPERTIES_NAMESPACE}">',
             _text_element("  ", "dc:creator", ", ".join(metadata.authors)),
-            _text_element("  ", "dc:description", metadata.description),
+            _text_element("  ", "dc:description", description),
             _text_element("  ", "dc:identifier", metadata.id),
             _text_element("  ", "version", metadata.version),
             _text_element("  ", "keywords", ""),
@@ -523,18 +546,6 @@ def _ordinal_ignore_case_key(text: str) -> str:
     if text.isascii():  # nearly every extension: str.upper is exact there and far cheaper
         return text.upper()
     return "".join(upper if len(upper := char.upper()) == 1 else char for char in text)
-
-
-def _require_xml_safe_name(target: str, text: str) -> None:
-    """File names reach [Content_Types].xml unescaped, so they must hold only characters XML can."""
-    if not _NOT_XML.search(text):
-        return
-    for char in text:
-        if not _is_xml_char(char):
-            raise PipeError(
-                f"The file {target!r} has U+{ord(char):04X} in its name, which [Content_Types].xml cannot "
-                "hold: rename it."
-            )
 
 
 def _derived_hex(seed: bytes, label: str, length: int) -> str:

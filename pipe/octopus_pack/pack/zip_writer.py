@@ -17,10 +17,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from octopus_pack.errors import PipeError
-from octopus_pack.pack.compression import WINDOW, CompressionLevel, Deflater, crc32, crc32_combine, deflater_for
+from octopus_pack.pack.compression import (
+    WINDOW,
+    CompressionLevel,
+    Deflater,
+    WholeCompressor,
+    crc32,
+    crc32_combine,
+    deflater_for,
+)
 
 BLOCK_SIZE = 1 << 20  # files above this are split into blocks compressed in parallel
 BATCH_BYTES = 256 << 10  # small files are read and compressed this many bytes at a time per task
@@ -29,6 +37,7 @@ LOOKAHEAD_BYTES = 8 << 20  # raw bytes in flight at most: bounds memory whatever
 _PROBE_BYTES = 64 << 10
 _DIRECTORY_BUFFER = 1 << 20
 _INCOMPRESSIBLE = 0.95  # a large file whose sample deflates to more than this is stored
+_DOS_CACHE_LIMIT = 4096  # distinct timestamps remembered; trees often share a few (npm sets one for all)
 
 _STORED, _DEFLATED = 0, 8
 _ZIP64_LIMIT = 0xFFFFFFFF  # sizes and offsets from here on need Zip64 records
@@ -46,9 +55,11 @@ ProgressCallback = Callable[[int, int], None]  # (files finished, bytes read) si
 SettledCallback = Callable[[int], None]  # bytes before this offset are final
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveEntry:
-    """One entry to write: a file on disk (path) or generated content (data)."""
+class ArchiveEntry(NamedTuple):
+    """One entry to write: a file on disk (path) or generated content (data).
+
+    A NamedTuple rather than a frozen dataclass: one is made per file, and this builds three times faster.
+    """
 
     name: str
     size: int
@@ -58,13 +69,12 @@ class ArchiveEntry:
     data: bytes | None = None
 
 
-@dataclass
-class _Compressed:
+class _Compressed(NamedTuple):
     """What a worker made of a whole small entry, or of one block of a large one."""
 
     crc: int
     raw_size: int
-    payload: bytes | memoryview
+    payload: bytes | bytearray | memoryview
     method: int
 
 
@@ -161,6 +171,8 @@ class _ZipStreamWriter:
         self.directory = bytearray()
         self.spilled = tempfile.TemporaryFile(prefix="octopus-pack-")  # noqa: SIM115 - closed in finish()
         self._open_entry: tuple[_Record, int, bool] | None = None  # large entry being written: header fields
+        self._dos_times: dict[float, tuple[int, int]] = {}
+        self._compress_whole = deflater.one_shot() if deflater else None
 
     # Planning: split entries into units of work for the pool.
 
@@ -183,9 +195,9 @@ class _ZipStreamWriter:
             yield self._batch_unit(batch, batch_bytes)
 
     def _batch_unit(self, batch: list[ArchiveEntry], batch_bytes: int) -> _Unit:
-        deflater = self.deflater
+        compress = self._compress_whole
         return _Unit(cost=batch_bytes, entries=batch,
-                     task=lambda: [_compress_small(entry, deflater) for entry in batch])
+                     task=lambda: [_compress_small(entry, compress) for entry in batch])
 
     def _block_units(self, entry: ArchiveEntry) -> Iterator[_Unit]:
         deflater = self.deflater if self.deflater and _worth_deflating(entry, self.deflater) else None
@@ -199,11 +211,13 @@ class _ZipStreamWriter:
 
     def consume(self, unit: _Unit, results: list[_Compressed]) -> None:
         if unit.block is None:
+            raw_bytes = 0
             for entry, result in zip(unit.entries, results, strict=True):
                 self._write_small(entry, result)
+                raw_bytes += result.raw_size
             if self._open_entry is None:
                 self.on_settled(self.offset)
-            self.on_progress(len(unit.entries), sum(result.raw_size for result in results))
+            self.on_progress(len(unit.entries), raw_bytes)
             return
         entry, result = unit.entries[0], results[0]
         if unit.block == 0:
@@ -218,11 +232,41 @@ class _ZipStreamWriter:
         self.on_progress(1 if unit.block == unit.blocks - 1 else 0, result.raw_size)
 
     def _write_small(self, entry: ArchiveEntry, result: _Compressed) -> None:
-        record = self._record(entry, result.method)
-        record.crc, record.size, record.compressed = result.crc, result.raw_size, len(result.payload)
-        self._write(self._local_header(record, zip64=False))
-        self._write(result.payload)
-        self._remember(record)
+        """One whole entry: the hot path of a tree of small files, so headers are packed here directly."""
+        crc, size, payload, method = result
+        name, flags = _entry_name(entry.name)
+        dos_time, dos_date = self._dos_datetime(entry.mtime)
+        compressed, offset = len(payload), self.offset
+        version = 20 if method == _DEFLATED else 10
+        write = self.out.write
+        write(_LOCAL.pack(0x04034B50, version, flags, method, dos_time, dos_date, crc, compressed, size,
+                          len(name), 0))
+        write(name)
+        write(payload)
+        self.offset = offset + _LOCAL.size + len(name) + compressed
+        if offset >= _ZIP64_LIMIT:  # small entries never need Zip64 sizes, but late ones need a Zip64 offset
+            self._remember(_Record(name, flags, method, dos_time, dos_date, crc, compressed, size, entry.mode, offset))
+            return
+        self.directory += _CENTRAL.pack(0x02014B50, 0x0300 | version, version, flags, method, dos_time, dos_date,
+                                        crc, compressed, size, len(name), 0, 0, 0, 0,
+                                        (stat.S_IFREG | entry.mode) << 16, offset)
+        self.directory += name
+        if len(self.directory) >= _DIRECTORY_BUFFER:
+            self._spill()
+        stats = self.stats
+        stats.entries += 1
+        stats.raw_bytes += size
+        stats.stored_entries += method == _STORED
+
+    def _dos_datetime(self, mtime: float) -> tuple[int, int]:
+        if self.fixed_time is not None:
+            mtime = self.fixed_time
+        known = self._dos_times.get(mtime)
+        if known is None:
+            if len(self._dos_times) >= _DOS_CACHE_LIMIT:
+                self._dos_times.clear()
+            known = self._dos_times[mtime] = _dos_datetime(mtime, utc=self.fixed_time is not None)
+        return known
 
     def _begin_large(self, entry: ArchiveEntry, method: int) -> None:
         record = self._record(entry, method)
@@ -247,17 +291,8 @@ class _ZipStreamWriter:
         self.on_settled(self.offset)
 
     def _record(self, entry: ArchiveEntry, method: int) -> _Record:
-        try:
-            name = entry.name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise PipeError(f"The file name '{entry.name.encode('utf-8', 'backslashreplace').decode()}' is not "
-                            "valid UTF-8, so a zip cannot hold it: rename the file or EXCLUDE it.") from None
-        if len(name) > 0xFFFF:
-            raise PipeError(f"The path '{entry.name[:80]}...' is longer than a zip entry name can be (65,535 "
-                            "bytes): shorten it or EXCLUDE it.")
-        flags = 0 if name.isascii() else _UTF8_FLAG
-        dos_time, dos_date = _dos_datetime(self.fixed_time if self.fixed_time is not None else entry.mtime,
-                                           utc=self.fixed_time is not None)
+        name, flags = _entry_name(entry.name)
+        dos_time, dos_date = self._dos_datetime(entry.mtime)
         return _Record(name, flags, method, dos_time, dos_date, crc=0, compressed=0, size=0,
                        mode=entry.mode, offset=self.offset)
 
@@ -274,13 +309,16 @@ class _ZipStreamWriter:
     def _remember(self, record: _Record) -> None:
         self.directory += _central_header(record)
         if len(self.directory) >= _DIRECTORY_BUFFER:
-            self.spilled.write(self.directory)
-            self.directory.clear()
+            self._spill()
         self.stats.entries += 1
         self.stats.raw_bytes += record.size
         self.stats.stored_entries += record.method == _STORED
 
-    def _write(self, data: bytes | memoryview) -> None:
+    def _spill(self) -> None:
+        self.spilled.write(self.directory)
+        self.directory.clear()
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
         self.out.write(data)
         self.offset += len(data)
 
@@ -304,6 +342,19 @@ class _ZipStreamWriter:
         self._write(_END.pack(0x06054B50, 0, 0, entries, entries, _MARKER if zip64 else directory_size,
                               _MARKER if zip64 else directory_offset, 0))
         self.out.flush()
+
+
+def _entry_name(name: str) -> tuple[bytes, int]:
+    """The entry name as stored, and the flags it needs (UTF-8 when not ASCII)."""
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PipeError(f"The file name '{name.encode('utf-8', 'backslashreplace').decode()}' is not "
+                        "valid UTF-8, so a zip cannot hold it: rename the file or EXCLUDE it.") from None
+    if len(encoded) > 0xFFFF:
+        raise PipeError(f"The path '{name[:80]}...' is longer than a zip entry name can be (65,535 "
+                        "bytes): shorten it or EXCLUDE it.")
+    return encoded, (0 if len(encoded) == len(name) else _UTF8_FLAG)
 
 
 def _central_header(record: _Record) -> bytes:
@@ -335,11 +386,11 @@ def _dos_datetime(timestamp: float, utc: bool) -> tuple[int, int]:
 
 # Worker side: runs on pool threads.
 
-def _compress_small(entry: ArchiveEntry, deflater: Deflater | None) -> _Compressed:
+def _compress_small(entry: ArchiveEntry, compress: WholeCompressor | None) -> _Compressed:
     data = entry.data if entry.data is not None else _read_whole(entry.path, entry.size)
     crc = crc32(data)
-    if deflater and data:
-        packed = deflater.compress_whole(data)
+    if compress and data:
+        packed = compress(data)
         if len(packed) < len(data):
             return _Compressed(crc, len(data), packed, _DEFLATED)
     return _Compressed(crc, len(data), data, _STORED)

@@ -1,0 +1,155 @@
+"""What NuGet readers see in our nupkgs: every part must resolve to a content type, or a reader drops the file.
+
+Two readers that are not our code judge the packages: a minimal OPC resolver written here from the standard
+(ECMA-376 Part 2, the rules System.IO.Packaging applies), and, when Mono and Debian's NuGet are installed
+(`apt-get install mono-mcs nuget`; ci-scripts/docker-engine.sh does), Mono's System.IO.Packaging and NuGet.Core
+themselves, through a small C# program compiled for the test.
+"""
+
+import logging
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from octopus_pack.pack.nuget import NuspecMetadata
+from octopus_pack.pack.packager import PackRequest, build_package
+
+CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+DEFAULT, OVERRIDE = f"{CONTENT_TYPES}Default", f"{CONTENT_TYPES}Override"
+NUGET_CORE = Path("/usr/lib/nuget/NuGet.Core.dll")
+# Names the readers used to drop: extension-less ones that need escaping, and one with a non-ASCII extension.
+AWKWARD_FILES = {
+    "a+b": b"plus",
+    "noext file": b"space",
+    "日本": b"kanji",
+    "lib/file.日本": b"kanji extension",
+    "bin/run": b"#!/bin/sh\n",
+    "web.config": b"<configuration />",
+    "docs/read me (1).txt": b"brackets",
+}
+
+READER_SOURCE = r"""
+using System; using System.IO; using System.IO.Packaging;
+class Reader {
+  static int Main(string[] args) {
+    if (args[0] == "opc") {
+      using (var package = Package.Open(args[1], FileMode.Open, FileAccess.Read))
+        foreach (var part in package.GetParts()) Console.WriteLine(Uri.UnescapeDataString(part.Uri.OriginalString));
+    } else {
+      foreach (var file in new NuGet.ZipPackage(args[1]).GetFiles()) Console.WriteLine(file.Path.Replace('\\', '/'));
+    }
+    return 0;
+  }
+}
+"""
+
+
+def pack_nupkg(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    source = tmp_path / "source"
+    for name, data in files.items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(data)
+    metadata = NuspecMetadata("Acme.Web", "1.0.0", ("@",), "A deployment package created from files on disk.")
+    request = PackRequest("Acme.Web", "1.0.0", "nupkg", source, tmp_path / "out", metadata=metadata)
+    return build_package(request).path
+
+
+def opc_content_types(package: zipfile.ZipFile) -> tuple[dict[str, str], dict[str, str]]:
+    """Defaults by lower-cased extension and Overrides by lower-cased part name (OPC compares ASCII case-blind)."""
+    root = ET.fromstring(package.read("[Content_Types].xml"))
+    defaults = {item.get("Extension").lower(): item.get("ContentType") for item in root.iter(DEFAULT)}
+    overrides = {item.get("PartName").lower(): item.get("ContentType") for item in root.iter(OVERRIDE)}
+    return defaults, overrides
+
+
+def opc_content_type(part_name: str, defaults: dict[str, str], overrides: dict[str, str]) -> str | None:
+    """ECMA-376 Part 2, 10.1.2.4: an Override for the exact part name, else the Default for its extension."""
+    if part_name.lower() in overrides:
+        return overrides[part_name.lower()]
+    last_segment = part_name.rsplit("/", 1)[-1]
+    if "." not in last_segment:
+        return None
+    return defaults.get(last_segment.rsplit(".", 1)[-1].lower())
+
+
+def test_every_part_resolves_to_a_content_type_by_its_exact_escaped_part_name(tmp_path):
+    path = pack_nupkg(tmp_path, AWKWARD_FILES)
+
+    with zipfile.ZipFile(path) as package:
+        defaults, overrides = opc_content_types(package)
+        parts = ["/" + name for name in package.namelist() if name != "[Content_Types].xml"]
+        unresolved = [part for part in parts if opc_content_type(part, defaults, overrides) is None]
+        kept = {unquote(part[1:]): package.read(part[1:]) for part in parts}
+
+    assert unresolved == []
+    assert all(part.isascii() and " " not in part for part in parts)  # zip item names are escaped part names
+    assert {name: kept[name] for name in AWKWARD_FILES} == AWKWARD_FILES
+
+
+def test_overrides_name_only_parts_that_exist(tmp_path):
+    path = pack_nupkg(tmp_path, AWKWARD_FILES)
+
+    with zipfile.ZipFile(path) as package:
+        _defaults, overrides = opc_content_types(package)
+        parts = {"/" + name.lower() for name in package.namelist()}
+
+    assert sorted(overrides) == sorted(["/a%2bb", "/noext%20file", "/%e6%97%a5%e6%9c%ac", "/bin/run"])
+    assert set(overrides) <= parts
+
+
+@pytest.mark.parametrize("folder", ["packages", "Package.Data", "_rels_backup"])
+def test_a_top_level_folder_nuget_readers_skip_gets_one_warning_naming_it(tmp_path, caplog, folder):
+    files = {f"{folder}/a.txt": b"a", f"{folder}/sub/b.txt": b"b", "package.json": b"{}", "app.js": b"1"}
+
+    with caplog.at_level(logging.WARNING):
+        pack_nupkg(tmp_path, files)
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert f"'{folder}/'" in warnings[0] and "FORMAT: 'zip'" in warnings[0] and "rename" in warnings[0]
+
+
+def test_ordinary_folders_and_root_files_named_package_get_no_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        pack_nupkg(tmp_path, {"package.json": b"{}", "src/packages/a.txt": b"a", "rels/x.txt": b"x"})
+
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+# --- Mono's System.IO.Packaging and NuGet.Core, when installed -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dotnet_reader(tmp_path_factory) -> Path:
+    """A tiny C# program that lists what System.IO.Packaging or NuGet.Core read from a package."""
+    if not (shutil.which("mcs") and shutil.which("mono") and NUGET_CORE.is_file()):
+        pytest.skip("Mono and Debian's nuget are not installed: apt-get install mono-mcs nuget")
+    folder = tmp_path_factory.mktemp("reader")
+    (folder / "reader.cs").write_text(READER_SOURCE)
+    for dll in NUGET_CORE.parent.glob("*.dll"):
+        shutil.copy(dll, folder)
+    subprocess.run(["mcs", "-r:WindowsBase", f"-r:{NUGET_CORE}", "reader.cs", "-out:reader.exe"], cwd=folder,
+                   check=True, capture_output=True)
+    return folder / "reader.exe"
+
+
+def read_with(reader: Path, mode: str, package: Path) -> set[str]:
+    done = subprocess.run(["mono", str(reader), mode, str(package)], check=True, capture_output=True, text=True)
+    return {line.lstrip("/") for line in done.stdout.splitlines() if line}
+
+
+def test_mono_system_io_packaging_sees_every_file(dotnet_reader, tmp_path):
+    path = pack_nupkg(tmp_path, AWKWARD_FILES)
+
+    assert set(AWKWARD_FILES) <= read_with(dotnet_reader, "opc", path)
+
+
+def test_nuget_core_sees_every_file(dotnet_reader, tmp_path):
+    path = pack_nupkg(tmp_path, AWKWARD_FILES)
+
+    assert read_with(dotnet_reader, "nuget", path) == set(AWKWARD_FILES)
