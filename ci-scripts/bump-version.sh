@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Release the pending changesets: new version in .changes/, CHANGELOG.md regenerated, and the version
-# bumped in pipe.yml and README.md. Only "<image name>:<previous version>" (the image, as in docker://...)
+# bumped in pipe.yml, README.md and the Dockerfile's VERSION default (the image's version label).
+# In pipe.yml and README.md only "<image name>:<previous version>" (the image, as in docker://...)
 # and "<workspace>/<repository>:<previous version>" (the pipe as Bitbucket resolves it, from pipe.yml's
 # repository URL) are replaced, so other pipes' versions and unrelated X.Y.Z strings stay as they are.
 # Prints the new version on stdout.
@@ -36,6 +37,11 @@ if ! grep -qxE "image:[[:space:]]*${image//./\\.}:${previous//./\\.}[[:space:]]*
   exit 1
 fi
 
+if ! grep -qx "ARG VERSION=${previous//./\\.}" Dockerfile; then
+  log "Dockerfile's 'ARG VERSION=' is not the current version $previous; was it edited by hand?"
+  exit 1
+fi
+
 semversioner release >&2
 new=$(semversioner current-version)
 semversioner changelog >CHANGELOG.md
@@ -49,6 +55,9 @@ for file in pipe.yml README.md; do
       perl -pi -e 's/(?<![A-Za-z0-9_.-])\Q$ENV{OLD}\E(?![0-9A-Za-z+-]|\.[0-9])/$ENV{NEW}/g' "$file"
   done
 done
+
+# The image's version label when someone builds it without --build-arg VERSION (a local docker build).
+sed -i "s/^ARG VERSION=${previous//./\\.}\$/ARG VERSION=${new}/" Dockerfile
 
 log "released $previous -> $new"
 echo "$new"

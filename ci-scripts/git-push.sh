@@ -17,7 +17,7 @@ identity=()
 git config user.email >/dev/null || identity+=(-c "user.email=release@octopus-pack.invalid")
 git config user.name >/dev/null || identity+=(-c "user.name=octopus-pack release")
 
-files=(.changes CHANGELOG.md pipe.yml)
+files=(.changes CHANGELOG.md pipe.yml Dockerfile)
 [ ! -f README.md ] || files+=(README.md)
 git add --all -- "${files[@]}"
 git "${identity[@]}" commit --quiet -m "Update files for new version '${version}' [skip ci]"

@@ -36,6 +36,7 @@ def release_copy(tmp_path: Path) -> Path:
     root.mkdir()
     shutil.copytree(REPO_ROOT / "ci-scripts", root / "ci-scripts")
     shutil.copy(REPO_ROOT / "pipe.yml", root / "pipe.yml")
+    shutil.copy(REPO_ROOT / "Dockerfile", root / "Dockerfile")
     if (REPO_ROOT / ".changes").is_dir():
         shutil.copytree(REPO_ROOT / ".changes", root / ".changes")
         for pending in (root / ".changes" / "next-release").glob("*.json"):
@@ -81,6 +82,7 @@ def test_bump_updates_pipe_yml_readme_and_changelog(release_copy: Path) -> None:
     changelog = (release_copy / "CHANGELOG.md").read_text()
     assert f"## {expected}" in changelog
     assert "Pack nupkg packages natively" in changelog
+    assert f"\nARG VERSION={expected}\n" in (release_copy / "Dockerfile").read_text()
     assert not list((release_copy / ".changes").glob("next-release/*.json"))
 
 
@@ -295,7 +297,7 @@ def test_git_push_commits_with_skip_ci_and_tags(release_copy: Path, tmp_path: Pa
     assert message.endswith("[skip ci]")
     assert version in message
     changed = git(origin, "show", "--name-only", "--format=", "main").splitlines()
-    assert {"pipe.yml", "CHANGELOG.md", f".changes/{version}.json"} <= set(changed)
+    assert {"pipe.yml", "CHANGELOG.md", "Dockerfile", f".changes/{version}.json"} <= set(changed)
     assert git(origin, "cat-file", "-t", version) == "tag"  # annotated, not lightweight
     assert git(origin, "rev-parse", f"{version}^{{commit}}") == git(origin, "rev-parse", "main")
     assert git(release_copy, "status", "--porcelain") == ""
@@ -357,6 +359,7 @@ def versions_everywhere(root: Path) -> dict[str, set[str]]:
         "README pipe: lines": {line.rsplit(":", 1)[1] for line in pipe_lines},
         "README image references": set(re.findall(rf"(?<![\w.-]){re.escape(IMAGE_NAME)}:(\d[\w.+-]*)", readme)),
         "CHANGELOG.md newest section": set(changelog_sections[:1]),
+        "Dockerfile VERSION default": set(re.findall(r"^ARG VERSION=(\S+)$", (root / "Dockerfile").read_text(), re.M)),
     }
 
 
