@@ -195,3 +195,17 @@ def test_entry_times_stay_right_when_more_timestamps_than_the_cache_holds(tmp_pa
         for i, stamp in enumerate(stamps):
             local = time.localtime(stamp)
             assert zf.getinfo(f"f{i}.txt").date_time == (*tuple(local)[:5], local.tm_sec // 2 * 2)
+
+
+@pytest.mark.parametrize("level", [CompressionLevel.FAST, CompressionLevel.OPTIMAL])
+def test_packing_the_same_small_files_again_gives_the_same_bytes(tmp_path, level):
+    """Run after run, two threads: a compressor whose output drifts (ISA-L did, on small files) fails this."""
+    rng = random.Random(11)
+    words = ["module", "exports", "require", "function", "return", "const", "value", "index", "path", "utils"]
+    files = {f"pkg{i // 40}/lib/f{i}.js": " ".join(rng.choice(words) + str(rng.randint(0, 99))
+                                                  for _ in range(rng.randint(8, 160))).encode()
+             for i in range(4000)}
+    entries = make_files(tmp_path / "src", files)
+    first = write(tmp_path / "0.zip", entries, level, fixed_time=1_700_000_000, workers=2).read_bytes()
+    for run in range(1, 4):
+        assert write(tmp_path / f"{run}.zip", entries, level, fixed_time=1_700_000_000, workers=2).read_bytes() == first

@@ -1,14 +1,20 @@
-"""Raw-deflate backends for the zip writer: the fastest compatible one per level, with a stock-zlib fallback.
+"""Raw-deflate backends for the zip writer: the fastest deterministic one per level, with a stock-zlib fallback.
 
-Measured on our 2-core runners (1 MiB blocks of Python source): zlib-ng level 6 gives zlib level 6's ratio
-within 1% at twice the speed, ISA-L level 2 compresses 3.5x faster than zlib level 1 and smaller, and both
-release the GIL, so threads compress in parallel. Blocks that end in a sync flush and start with the previous
-32 KiB as a preset dictionary concatenate into one ordinary deflate stream (as pigz does).
+Every backend here gives the same bytes for the same input on every run and thread count, which reproducible
+packages (and small delta pushes) rely on. ISA-L is not used to compress for that reason: on a node_modules tree
+packed by two threads, its output for some small files changed from run to run (valid, but different bytes;
+intel/isa-l#140), with the one-shot and the streaming API alike.
 
-Whole small files at `optimal` go to libdeflate (the `deflate` package, which releases the GIL from 0.9):
-on the files of a node_modules tree it is 1.4x faster than zlib-ng level 6 at level 5, and as small. It
-cannot stream or take a preset dictionary, so large files stay on zlib-ng, where level 5 is 1.2-2x faster
-than level 6 for 1% more. At `fast`, ISA-L is twice as fast as libdeflate level 1 and stays the only backend.
+Large files stream through zlib-ng, which releases the GIL: blocks that end in a sync flush and start with the
+previous 32 KiB as a preset dictionary concatenate into one ordinary deflate stream (as pigz does). Whole files
+up to a block go to libdeflate (the `deflate` package, which releases the GIL from 0.9), which cannot stream or
+take a preset dictionary but is faster per file. The smallest files go to zlib-ng level 1: libdeflate spends
+about 12 us setting up each call, more than compressing them takes. Measured on one core, in memory, on the
+files of a real node_modules tree (26,767 files) and of the Python standard library:
+- `optimal`: libdeflate level 5 is as small as zlib-ng level 5 and a little faster; both make packages smaller
+  than Info-ZIP's level 6 (0.996x on the standard library, 0.96x on node_modules) at 0.8x level 6's CPU time.
+- `fast`: zlib-ng level 1 up to 4 KiB and libdeflate level 1 above took 0.52 s and 0.85 s, against 0.40 s and
+  0.52 s for ISA-L level 1, for 1% more and 3.5% less output.
 """
 
 import enum
@@ -24,22 +30,17 @@ try:
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing
     _zlib_ng = None
 try:
-    from isal import isal_zlib as _isal
-except ImportError:  # pragma: no cover
-    _isal = None
-try:
     import deflate as _libdeflate
 except ImportError:  # pragma: no cover
     _libdeflate = None
 
 WINDOW = 32 * 1024  # deflate's history: the preset dictionary each parallel block starts from
-# `optimal` in libdeflate and zlib-ng: level 5 of either still makes packages smaller than Info-ZIP's (zlib's)
-# level 6 on the standard library (0.996x) and on node_modules (0.956x), at 0.8x the CPU time of level 6.
-OPTIMAL_LEVEL = 5
-# Files up to this size go to ISA-L even at `optimal`: libdeflate spends ~12 us setting up per call (it clears
-# its hash tables), more than compressing them takes; ISA-L starts in ~5 us, for 2% more of their tiny size.
-# Half the files of a node_modules tree are this small: 0.14 s of 3 s CPU saved, 0.2% larger package.
-TINY_FILE = 1024
+OPTIMAL_LEVEL = 5  # libdeflate and zlib-ng: smaller than zlib's level 6 on our corpora, at 0.8x its CPU time
+FAST_LEVEL = 1
+FAST_BLOCK_LEVEL = 2  # large files at `fast`: zlib-ng's level 1 is a static-Huffman coder, 10-15% larger
+# Whole files up to this size go to zlib-ng level 1 rather than libdeflate, which costs more to start than they
+# take to compress. At `fast` the cut is higher, since libdeflate's level 1 gains less over zlib-ng's.
+SMALL_FILE = {"optimal": 1024, "fast": 4096}
 
 
 class CompressionLevel(enum.Enum):
@@ -98,37 +99,30 @@ def deflater_for(level: CompressionLevel) -> Deflater | None:
     """The backend for a level, or None when entries are stored."""
     if level is CompressionLevel.NONE:
         return None
-    if level is CompressionLevel.FAST:
-        if _isal is not None:
-            return Deflater("isal", _isal, 1)
-        return Deflater("zlib", zlib, 1)
-    whole = None
-    if _libdeflate is not None:
-        whole = _libdeflate_at(OPTIMAL_LEVEL, tiny=_isal.compress if _isal is not None else None)
-    if _zlib_ng is not None:
-        return Deflater("libdeflate+zlib-ng" if whole else "zlib-ng", _zlib_ng, OPTIMAL_LEVEL, whole)
-    return Deflater("libdeflate+zlib" if whole else "zlib", zlib, 6, whole)
+    fast = level is CompressionLevel.FAST
+    if _zlib_ng is None:  # stock zlib: slower, but just as deterministic
+        return Deflater("zlib", zlib, 1 if fast else 6)
+    block_level = FAST_BLOCK_LEVEL if fast else OPTIMAL_LEVEL
+    if _libdeflate is None:
+        return Deflater("zlib-ng", _zlib_ng, block_level)
+    whole = _small_to_zlib_ng(FAST_LEVEL if fast else OPTIMAL_LEVEL, SMALL_FILE[level.value])
+    return Deflater("libdeflate+zlib-ng", _zlib_ng, block_level, whole)
 
 
-def _libdeflate_at(level: int, tiny: Callable[..., bytes] | None) -> WholeCompressor:
-    """libdeflate for whole files; tiny ones to the cheaper-to-start compressor when there is one."""
-    compress = _libdeflate.deflate_compress
-    if tiny is None:
-        return lambda data: compress(data, level)
+def _small_to_zlib_ng(level: int, small: int) -> WholeCompressor:
+    """libdeflate at `level` for whole files; the smallest ones to zlib-ng level 1, which starts faster."""
+    compress, quick = _libdeflate.deflate_compress, _zlib_ng.compress
 
     def whole(data: bytes | memoryview) -> bytes | bytearray:
-        if len(data) <= TINY_FILE:
-            return tiny(data, 1, -15)
+        if len(data) <= small:
+            return quick(data, FAST_LEVEL, -15)
         return compress(data, level)
 
     return whole
 
 
 def _native_crc32_combine() -> Callable[[int, int, int], int] | None:
-    for module in (_zlib_ng, _isal):
-        if module is not None:
-            return module.crc32_combine
-    return None
+    return _zlib_ng.crc32_combine if _zlib_ng is not None else None
 
 
 crc32: Callable[..., int] = _zlib_ng.crc32 if _zlib_ng is not None else zlib.crc32
