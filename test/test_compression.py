@@ -59,3 +59,9 @@ def test_without_libdeflate_optimal_falls_back_to_the_streaming_backend(monkeypa
     data = b"octopus deploy " * 5000
     assert deflater.whole is None and deflater.name == "zlib-ng"
     assert zlib.decompress(deflater.one_shot()(data), -15) == data
+
+
+def test_reproducible_packages_never_use_isal_whose_output_can_vary():
+    assert deflater_for(CompressionLevel.FAST).name == "libdeflate+zlib-ng"
+    assert deflater_for(CompressionLevel.FAST, deterministic=False).name == "isal"
+    assert deflater_for(CompressionLevel.OPTIMAL, deterministic=False).name == "libdeflate+zlib-ng"

@@ -1,9 +1,10 @@
 """Raw-deflate backends for the zip writer: the fastest deterministic one per level, with a stock-zlib fallback.
 
-Every backend here gives the same bytes for the same input on every run and thread count, which reproducible
-packages (and small delta pushes) rely on. ISA-L is not used to compress for that reason: on a node_modules tree
-packed by two threads, its output for some small files changed from run to run (valid, but different bytes;
-intel/isa-l#140), with the one-shot and the streaming API alike.
+Reproducible packages (SOURCE_DATE_EPOCH) need the same bytes for the same input on every run and thread count,
+so they use only zlib-ng and libdeflate. ISA-L, twice as fast at `fast`, compresses only packages that are not
+reproducible anyway (their entries carry the files' times): on a node_modules tree packed by two threads, its
+output for some small files changed from run to run (valid, but different bytes; intel/isa-l#140), with the
+one-shot and the streaming API alike.
 
 Large files stream through zlib-ng, which releases the GIL: blocks that end in a sync flush and start with the
 previous 32 KiB as a preset dictionary concatenate into one ordinary deflate stream (as pigz does). Whole files
@@ -13,8 +14,8 @@ about 12 us setting up each call, more than compressing them takes. Measured on 
 files of a real node_modules tree (26,767 files) and of the Python standard library:
 - `optimal`: libdeflate level 5 is as small as zlib-ng level 5 and a little faster; both make packages smaller
   than Info-ZIP's level 6 (0.996x on the standard library, 0.96x on node_modules) at 0.8x level 6's CPU time.
-- `fast`: zlib-ng level 1 up to 4 KiB and libdeflate level 1 above took 0.52 s and 0.85 s, against 0.40 s and
-  0.52 s for ISA-L level 1, for 1% more and 3.5% less output.
+- `fast`: ISA-L level 1 took 0.40 s and 0.52 s; the deterministic mix (zlib-ng level 1 up to 4 KiB,
+  libdeflate level 1 above) 0.52 s and 0.85 s, for 1% more and 3.5% less output.
 """
 
 import enum
@@ -29,6 +30,10 @@ try:
     from zlib_ng import zlib_ng as _zlib_ng
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing
     _zlib_ng = None
+try:
+    from isal import isal_zlib as _isal
+except ImportError:  # pragma: no cover
+    _isal = None
 try:
     import deflate as _libdeflate
 except ImportError:  # pragma: no cover
@@ -95,11 +100,13 @@ class Deflater:
         return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
 
 
-def deflater_for(level: CompressionLevel) -> Deflater | None:
-    """The backend for a level, or None when entries are stored."""
+def deflater_for(level: CompressionLevel, deterministic: bool = True) -> Deflater | None:
+    """The backend for a level, or None when entries are stored; deterministic=False allows ISA-L at `fast`."""
     if level is CompressionLevel.NONE:
         return None
     fast = level is CompressionLevel.FAST
+    if fast and not deterministic and _isal is not None:
+        return Deflater("isal", _isal, FAST_LEVEL)
     if _zlib_ng is None:  # stock zlib: slower, but just as deterministic
         return Deflater("zlib", zlib, 1 if fast else 6)
     block_level = FAST_BLOCK_LEVEL if fast else OPTIMAL_LEVEL

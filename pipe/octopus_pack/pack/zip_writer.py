@@ -122,9 +122,10 @@ def write_zip(out: BinaryIO, entries: Iterable[ArchiveEntry], level: Compression
     """Write entries, in order, as a zip to out (a regular file opened for writing).
 
     fixed_time, when given, is used for every entry (as UTC) instead of each file's local modification
-    time: that is what makes a reproducible package.
+    time: that is what makes a reproducible package, and then only deterministic compressors are used.
     """
-    writer = _ZipStreamWriter(out, deflater_for(level), fixed_time, on_progress, on_settled)
+    deflater = deflater_for(level, deterministic=fixed_time is not None)
+    writer = _ZipStreamWriter(out, deflater, fixed_time, on_progress, on_settled)
     workers = workers or max(1, len(os.sched_getaffinity(0)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate") as pool:
         try:
