@@ -47,7 +47,6 @@ class OctopusPackPipe(Pipe):
 
     def run(self) -> None:
         super().run()
-        install_mask()
         _quiet_third_party_debug()
         settings = self.settings
         if settings.logging.level is not None:

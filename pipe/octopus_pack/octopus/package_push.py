@@ -28,7 +28,6 @@ class LocalPackage:
     """The file being pushed, with its SHA-1 (what Octopus reports as Hash), computed while it was written."""
 
     def __init__(self, package: PackageResult) -> None:
-        self.result = package
         self.path = Path(package.path)
         self.file_name = self.path.name
         self.package_id = package.package_id
