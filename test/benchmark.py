@@ -28,7 +28,9 @@ thread; no storing of incompressible data (every large file deflated); no libdef
 Before timing, each corpus is read once and each tool run once on a one-file tree, untimed, so all read from
 the page cache and start warm. With --repeat N the tools take turns N times (alternating rounds, so a burst
 of other load hits every tool alike) and the median wall time is reported with the fastest-slowest spread.
-Reported: wall time, MB/s of input, CPU time, the child's own peak RSS (wait4; the highest of all runs),
+Reported: wall time, MB/s of input, CPU time (with the workers it reaps), peak memory (the larger of wait4's
+peak RSS and the highest summed PSS of its processes, sampled every 20 ms in one extra untimed run, since
+sampling slows a run),
 output size, time/size ratios to `zip` at the same level, and the pipe's start-up cost. Every package of
 ours is checked (testzip, exactly one entry per file of the tree) and the product targets are marked
 PASS/FAIL. --delta adds test/bench_octodiff.py's numbers when octopus_pack.octodiff is importable.

@@ -27,13 +27,13 @@ def source(tmp_path: Path) -> Path:
 
 def test_a_name_that_appears_while_packing_is_not_replaced(tmp_path, source, monkeypatch):
     """Another pack publishes the same name after our check: we fail with 'already exists' and leave theirs."""
-    real_write_zip = packager.write_zip
+    real_write = packager.ZipWorkers.write
 
     def someone_else_publishes_first(*args, **kwargs):
         (tmp_path / "out" / "MyApp.1.0.0.zip").write_bytes(b"theirs")
-        return real_write_zip(*args, **kwargs)
+        return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(packager, "write_zip", someone_else_publishes_first)
+    monkeypatch.setattr(packager.ZipWorkers, "write", someone_else_publishes_first)
     with pytest.raises(PipeError, match=r"MyApp\.1\.0\.0\.zip already exists: set OVERWRITE: 'true'"):
         build_package(request(tmp_path))
     assert os.listdir(tmp_path / "out") == ["MyApp.1.0.0.zip"]

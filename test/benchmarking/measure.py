@@ -52,9 +52,9 @@ pipe_entry, variant = sys.argv[1], sys.argv[2]
 sys.argv = [pipe_entry]
 sys.path.insert(0, pipe_entry.rsplit("/", 1)[0])
 if variant == "one-worker":
+    import functools
     from octopus_pack.pack import packager
-    write_zip = packager.write_zip
-    packager.write_zip = lambda *args, **options: write_zip(*args, **{**options, "workers": 1})
+    packager.ZipWorkers = functools.partial(packager.ZipWorkers, workers=1)
 elif variant == "store-nothing":
     from octopus_pack.pack import zip_writer
     zip_writer._worth_deflating = lambda entry, deflater: True
@@ -97,7 +97,13 @@ class Tool:
 
 @dataclass(frozen=True)
 class ChildRun:
-    """What one child process cost, as the kernel accounted it to that child alone."""
+    """What one child process cost: CPU as the kernel accounted it to the child and the workers it reaped.
+
+    peak_rss_kb is the larger of the kernel's peak RSS (the largest single process of the tree) and, in an
+    extra untimed run, the highest sum of PSS over all its processes, sampled: forked workers share pages with
+    their parent, so adding their RSS would count those pages twice, and the largest process alone would hide
+    the workers.
+    """
 
     wall_s: float
     cpu_s: float
@@ -268,7 +274,49 @@ def start_held(invocation: Invocation, log: IO[bytes]) -> tuple[int, int]:
     return int(shell.stdout), hold_write
 
 
-def run_child(invocation: Invocation) -> ChildRun:
+class TreeMemorySampler:
+    """Samples the summed PSS of a process and its descendants every few ms, in a thread, while it runs."""
+
+    INTERVAL_S = 0.02
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.peak_kb
+
+    def _sample(self) -> None:
+        while not self.done.wait(self.INTERVAL_S):
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in _descendants(self.pid)))
+
+
+def _descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):  # it has just exited
+            pending += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def run_child(invocation: Invocation, sample_memory: bool = False) -> ChildRun:
     """Run one packer to completion; wall time from its release, rusage (CPU, peak RSS) its very own."""
     invocation.output.unlink(missing_ok=True)  # zip would otherwise update an existing archive
     become_subreaper()
@@ -279,8 +327,10 @@ def run_child(invocation: Invocation) -> ChildRun:
             started = time.perf_counter()
             os.close(release)
             watchdog.start()
+            memory = TreeMemorySampler(pid) if sample_memory else None
             _pid, status, usage = os.wait4(pid, 0)
             wall = time.perf_counter() - started
+            tree_peak_kb = memory.stop() if memory else 0
         except BaseException:  # e.g. Ctrl-C: the packer ignores SIGINT as a background job, so end it here
             with contextlib.suppress(ProcessLookupError, ChildProcessError):
                 os.kill(pid, signal.SIGKILL)
@@ -291,7 +341,8 @@ def run_child(invocation: Invocation) -> ChildRun:
         log.seek(0)
         tail = log.read().decode(errors="replace")[-2000:]
     cpu = usage.ru_utime + usage.ru_stime
-    return ChildRun(wall, cpu, usage.ru_maxrss, os.waitstatus_to_exitcode(status), tail)  # maxrss: KiB
+    peak = max(usage.ru_maxrss, tree_peak_kb)  # both KiB
+    return ChildRun(wall, cpu, peak, os.waitstatus_to_exitcode(status), tail)
 
 
 def measure_level(tools: list[Tool], corpus: Corpus, level: str, out_dir: Path, repeat: int) -> list[Measurement]:
@@ -301,6 +352,11 @@ def measure_level(tools: list[Tool], corpus: Corpus, level: str, out_dir: Path, 
         for tool, row in zip(tools, rows, strict=True):
             if row.ok:
                 run_and_record(tool, corpus, out_dir, row)
+    for tool, row in zip(tools, rows, strict=True):  # sampling slows a run by up to 20%: never time these
+        if row.ok:
+            invocation = tool.invocation(corpus, out_dir)
+            row.peak_rss_kb = max(row.peak_rss_kb, run_child(invocation, sample_memory=True).peak_rss_kb)
+            invocation.output.unlink(missing_ok=True)
     return rows
 
 

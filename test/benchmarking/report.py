@@ -11,7 +11,7 @@ RSS_LIMIT_MB = 64
 NUPKG_SLOWDOWN_LIMIT = 1.10
 LARGE_MIN_MB_PER_S = 150
 
-RESULT_HEADERS = ("corpus", "level", "tool", "wall s", "runs s", "MB/s", "CPU s", "peak RSS MB",
+RESULT_HEADERS = ("corpus", "level", "tool", "wall s", "runs s", "MB/s", "CPU s", "peak mem MB",
                   "output MB", "time/zip", "size/zip", "valid")  # fmt: skip
 CORPUS_HEADERS = ("corpus", "files", "MB", "path")
 
@@ -227,7 +227,7 @@ def throughput_target(rows: Sequence[Measurement], corpus: str, level: str, mini
 
 
 def rss_target(rows: Sequence[Measurement], corpus: str) -> TargetCheck:
-    target = f"{corpus}: pipe peak RSS ≤ {RSS_LIMIT_MB} MB"
+    target = f"{corpus}: pipe peak memory ≤ {RSS_LIMIT_MB} MB"
     ours = [row for row in rows if row.corpus == corpus and row.tool in ("pipe-zip", "pipe-nupkg")]
     if not ours:
         return TargetCheck(target, NOT_MEASURED, "not measured in this run")

@@ -1,17 +1,17 @@
 """Raw-deflate backends for the zip writer: the fastest deterministic one per level, with a stock-zlib fallback.
 
-Reproducible packages (SOURCE_DATE_EPOCH) need the same bytes for the same input on every run and thread count,
-so they use only zlib-ng and libdeflate. ISA-L, twice as fast at `fast`, compresses only packages that are not
-reproducible anyway (their entries carry the files' times): on a node_modules tree packed by two threads, its
-output for some small files changed from run to run (valid, but different bytes; intel/isa-l#140), with the
-one-shot and the streaming API alike.
+Reproducible packages (SOURCE_DATE_EPOCH) need the same bytes for the same input on every run, machine and
+number of workers, so they use only zlib-ng and libdeflate. ISA-L, twice as fast at `fast`, compresses only
+packages that are not reproducible anyway (their entries carry the files' times): on a node_modules tree packed
+by two threads (before the workers were processes), its output for some small files changed from run to run
+(valid, but different bytes; intel/isa-l#140), and it picks its code by CPU.
 
-Large files stream through zlib-ng, which releases the GIL: blocks that end in a sync flush and start with the
-previous 32 KiB as a preset dictionary concatenate into one ordinary deflate stream (as pigz does). Whole files
-up to a block go to libdeflate (the `deflate` package, which releases the GIL from 0.9), which cannot stream or
-take a preset dictionary but is faster per file. The smallest files go to zlib-ng level 1: libdeflate spends
-about 12 us setting up each call, more than compressing them takes. Measured on one core, in memory, on the
-files of a real node_modules tree (26,767 files) and of the Python standard library:
+Large files stream through zlib-ng: blocks that end in a sync flush and start with the previous 32 KiB as a
+preset dictionary concatenate into one ordinary deflate stream (as pigz does). Whole files up to a block go to
+libdeflate (the `deflate` package), which cannot stream or take a preset dictionary but is faster per file.
+The smallest files go to zlib-ng level 1: libdeflate spends about 12 us setting up each call, more than
+compressing them takes. Measured on one core, in memory, on the files of a real node_modules tree (26,767
+files) and of the Python standard library:
 - `optimal`: libdeflate level 5 is as small as zlib-ng level 5 and a little faster; both make packages smaller
   than Info-ZIP's level 6 (0.996x on the standard library, 0.96x on node_modules) at 0.8x level 6's CPU time.
 - `fast`: ISA-L level 1 took 0.40 s and 0.52 s; the deterministic mix (zlib-ng level 1 up to 4 KiB,

@@ -26,7 +26,7 @@ from octopus_pack.pack.publish import (
 )
 from octopus_pack.pack.selection import NeverPack, SourceFile, select_files
 from octopus_pack.pack.versions import octopus_can_parse_id
-from octopus_pack.pack.zip_writer import ArchiveEntry, write_zip
+from octopus_pack.pack.zip_writer import ArchiveEntry, ZipWorkers
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
 from octopus_pack.sizes import format_size
@@ -66,31 +66,32 @@ def build_package(request: PackRequest) -> PackageResult:
     if os.path.lexists(target) and not request.overwrite:
         raise already_exists(target)
     log.info("Packing %s version %s...", request.package_id, request.version)
-    files = _select(request)
-    entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
-    total_bytes = sum(f.size for f in files)
-    log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
-             format_size(total_bytes))
-    try:
-        make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
-        size, digests = _write_and_publish(request, entries, len(files), total_bytes, target)
-    except OSError as error:
-        raise _fault(error, request) from None
+    with ZipWorkers(request.compression, request.fixed_time) as workers:  # before the file list exists
+        files = _select(request)
+        entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
+        total_bytes = sum(f.size for f in files)
+        log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
+                 format_size(total_bytes))
+        try:
+            make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
+            size, digests = _write_and_publish(request, workers, entries, len(files), total_bytes, target)
+        except OSError as error:
+            raise _fault(error, request) from None
     give_to_folder_owner(target)
     return PackageResult(target, request.package_id, request.version, request.format, size, digests.sha256,
                          len(files), digests.sha1)
 
 
-def _write_and_publish(request: PackRequest, entries: Iterator[ArchiveEntry], file_count: int, total_bytes: int,
-                       target: Path) -> tuple[int, Digests]:
+def _write_and_publish(request: PackRequest, workers: ZipWorkers, entries: Iterator[ArchiveEntry], file_count: int,
+                       total_bytes: int, target: Path) -> tuple[int, Digests]:
     """Write a temporary file next to the target, hashing it as it goes, then give it the target's name."""
     temporary, out = create_temporary(request.output_path, request.file_name)
     try:
         with out:
             digests = TrailingDigests(out.fileno())
             try:
-                write_zip(out, entries, request.compression, fixed_time=request.fixed_time,
-                          on_progress=PackingProgress(file_count, total_bytes).advance, on_settled=digests.settle)
+                workers.write(out, entries, on_progress=PackingProgress(file_count, total_bytes).advance,
+                              on_settled=digests.settle)
             except BaseException:
                 digests.stop()
                 raise

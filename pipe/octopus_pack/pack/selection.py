@@ -7,6 +7,7 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from octopus_pack.errors import PipeError
 
@@ -15,12 +16,11 @@ log = logging.getLogger(__name__)
 DirectoryId = tuple[int, int]  # (st_dev, st_ino): identifies a folder whatever path reached it
 
 
-@dataclass(frozen=True, slots=True)
-class SourceFile:
+class SourceFile(NamedTuple):
     """One file to pack: where it is below SOURCE_PATH and the path it gets inside the package.
 
     Only the relative path is kept (the zip layout shares it with target): a tree of 50,000 files must fit
-    in a few MB.
+    in a few MB. A NamedTuple: one is made per file, and it builds three times faster than a frozen dataclass.
     """
 
     relative: str  # '/'-separated path below SOURCE_PATH, possibly through symlinks (content is the link's target)
@@ -58,6 +58,10 @@ class _Pattern:
     def is_literal(self) -> bool:
         return "*" not in self.text and "?" not in self.text
 
+    @property
+    def matches_everything(self) -> bool:
+        return self.text in ("**", "**/*")
+
 
 def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_layout: bool,
                  never_pack: NeverPack) -> Selection:
@@ -76,11 +80,11 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
         found = False
         for relative, info in _search(base, pattern, never_pack):
             found = True
-            if any(regex.match(relative) for regex in exclude_regexes):
+            if exclude_regexes and any(regex.match(relative) for regex in exclude_regexes):
                 continue
             target = _target(relative, pattern) if nuget_layout else relative
-            chosen = SourceFile(relative, target, info.st_size, info.st_mtime, _modes.setdefault(
-                stat.S_IMODE(info.st_mode), stat.S_IMODE(info.st_mode)))
+            mode = stat.S_IMODE(info.st_mode)
+            chosen = SourceFile(relative, target, info.st_size, info.st_mtime, _modes.setdefault(mode, mode))
             earlier = by_target.setdefault(target, chosen)
             if earlier.relative != relative:
                 raise PipeError(
@@ -136,10 +140,16 @@ def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tup
     prefix = f"{pattern.root}/" if pattern.root else ""
     enclosing = {_folder_id(base)} | {_folder_id(os.path.join(base, *pattern.root.split("/")[:depth]))
                                       for depth in range(1, pattern.root.count("/") + 1)}
-    for relative, info in _walk(root, root_info, pattern.recursive, never_pack, ancestors=enclosing):
-        relative = prefix + relative
-        if pattern.regex.match(relative):
-            yield relative, info
+    found = _walk(root, prefix, root_info, pattern.recursive, never_pack, frozenset(enclosing))
+    if pattern.matches_everything:
+        yield from found
+        return
+    match = pattern.regex.match
+    yield from (item for item in found if match(item[0]))
+
+
+def _name(entry: os.DirEntry) -> str:
+    return entry.name
 
 
 def _folder_id(path: str) -> DirectoryId:
@@ -147,37 +157,48 @@ def _folder_id(path: str) -> DirectoryId:
     return info.st_dev, info.st_ino
 
 
-def _walk(folder: str, folder_info: os.stat_result, recursive: bool, never_pack: NeverPack,
-          ancestors: set[DirectoryId]) -> Iterator[tuple[str, os.stat_result]]:
-    """Files below folder (following symlinks, hidden files included), never looping through a link cycle."""
-    folder_id = (folder_info.st_dev, folder_info.st_ino)
-    if folder_id in never_pack.directories:
-        return
-    is_output = folder_id == never_pack.output_directory
-    ancestors = ancestors | {folder_id}
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError as error:
-        raise PipeError(f"Cannot read folder '{folder}': {error.strerror}. Check its permissions.") from error
-    for entry in entries:
-        try:
-            info = entry.stat()  # follows symlinks: a linked file is packed by content
-        except FileNotFoundError:
-            log.warning("Skipping '%s': it is a symbolic link to something that does not exist.", entry.path)
+def _walk(root: str, prefix: str, root_info: os.stat_result, recursive: bool, never_pack: NeverPack,
+          enclosing: frozenset[DirectoryId]) -> Iterator[tuple[str, os.stat_result]]:
+    """(prefix + relative path, stat) of the files below root (following symlinks, hidden files included).
+
+    Never loops through a link cycle. Iterative, with a stack of folders: a file costs one stat and one
+    string, not a generator frame for every level above it, and no depth overflows the recursion limit.
+    Each folder is listed in name order, so warnings and the order of equal targets never depend on the disk.
+    """
+    pending = [(root, prefix, root_info, enclosing)]
+    while pending:
+        folder, prefix, info, above = pending.pop()
+        folder_id = (info.st_dev, info.st_ino)
+        if folder_id in never_pack.directories:
             continue
+        is_output = folder_id == never_pack.output_directory
+        above = above | {folder_id}
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=_name)
         except OSError as error:
-            if error.errno == errno.ELOOP:  # a link to itself, or links that point at each other
-                log.warning("Skipping '%s': it is a symbolic link that loops (it leads back to itself).", entry.path)
+            raise PipeError(f"Cannot read folder '{folder}': {error.strerror}. Check its permissions.") from error
+        folders = []
+        for entry in entries:
+            try:
+                child = entry.stat()  # follows symlinks: a linked file is packed by content
+            except FileNotFoundError:
+                log.warning("Skipping '%s': it is a symbolic link to something that does not exist.", entry.path)
                 continue
-            raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
-        if stat.S_ISREG(info.st_mode):
-            if is_output and never_pack.output_names and never_pack.output_names.fullmatch(entry.name):
-                log.debug("Not packing '%s': it is a package this pipe wrote.", entry.path)
-                continue
-            yield entry.name, info
-        elif stat.S_ISDIR(info.st_mode) and recursive:
-            if (info.st_dev, info.st_ino) in ancestors:
-                log.warning("Skipping '%s': the symbolic link loops back to a folder above it.", entry.path)
-                continue
-            for relative, child in _walk(entry.path, info, recursive, never_pack, ancestors):
-                yield f"{entry.name}/{relative}", child
+            except OSError as error:
+                if error.errno == errno.ELOOP:  # a link to itself, or links that point at each other
+                    log.warning("Skipping '%s': it is a symbolic link that loops (it leads back to itself).",
+                                entry.path)
+                    continue
+                raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
+            if stat.S_ISREG(child.st_mode):
+                if is_output and never_pack.output_names and never_pack.output_names.fullmatch(entry.name):
+                    log.debug("Not packing '%s': it is a package this pipe wrote.", entry.path)
+                    continue
+                yield prefix + entry.name, child
+            elif stat.S_ISDIR(child.st_mode) and recursive:
+                if (child.st_dev, child.st_ino) in above:
+                    log.warning("Skipping '%s': the symbolic link loops back to a folder above it.", entry.path)
+                    continue
+                folders.append((entry.path, f"{prefix}{entry.name}/", child, above))
+        pending.extend(reversed(folders))  # so they are taken in name order
