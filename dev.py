@@ -56,6 +56,15 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+def venv_runs_here() -> bool:
+    """.venv's python runs, and is this python3's version: a .venv copied or mounted from another machine may not."""
+    if not VENV_PYTHON.exists():
+        return False
+    probe = subprocess.run([str(VENV_PYTHON), "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                           text=True)
+    return probe.returncode == 0 and probe.stdout.strip() == str(sys.version_info[:2])
+
+
 def create_venv() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - dev.py must say this on any python3
         stop(f"Python {sys.version.split()[0]} is too old: the pipe needs Python 3.11 or later.")
@@ -65,6 +74,11 @@ def create_venv() -> None:
     except ImportError:
         stop("python3 cannot create virtual environments here: run `apt-get install python3-venv` (as root), "
              "then run this command again.")
+    if VENV.exists() or VENV.is_symlink():
+        say(f"{VENV.relative_to(ROOT)}/ was made by another python3 (or on another machine): making it again")
+        shutil.rmtree(VENV, ignore_errors=True)
+        if VENV.is_symlink() or VENV.is_file():
+            VENV.unlink()
     say(f"creating the project's virtual environment in {VENV.relative_to(ROOT)}/")
     done = subprocess.run([sys.executable, "-m", "venv", str(VENV)], capture_output=True, text=True)
     if done.returncode or not VENV_PYTHON.exists():
@@ -78,7 +92,7 @@ def create_venv() -> None:
 
 def ensure_requirements(requirements: Path) -> None:
     """Create .venv if needed and install `requirements` into it, unless they are installed already."""
-    if not VENV_PYTHON.exists():
+    if not venv_runs_here():
         create_venv()
     stamp = VENV / f".installed-{requirements.relative_to(ROOT).as_posix().replace('/', '-')}.sha256"
     wanted = fingerprint(requirements)
