@@ -11,6 +11,7 @@ import pytest
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import packager
 from octopus_pack.pack.packager import PackRequest, build_package
+from octopus_pack.pack.publish import PendingPackage
 
 
 def request(tmp_path: Path, **changes) -> PackRequest:
@@ -66,3 +67,45 @@ def test_symbolic_link_loops_and_dangling_links_are_warnings(tmp_path, source, c
     for name in ("self", "'" + str(source / "a") + "'", str(source / "b"), "up", "dangling"):
         assert name in warnings, warnings
     assert "loops" in warnings and "does not exist" in warnings and "loops back to a folder above it" in warnings
+
+
+@pytest.fixture(params=["nameless", "named"])
+def mode(request, monkeypatch) -> str:
+    """Both ways a package is written: O_TMPFILE (no name until published) and a hidden temporary name."""
+    if request.param == "named":
+        monkeypatch.delattr(os, "O_TMPFILE")
+    return request.param
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_pending_package_has_no_visible_name_until_published(tmp_path, mode, overwrite):
+    pending = PendingPackage(tmp_path, "MyApp.1.0.0.zip")
+    try:
+        pending.out.write(b"package bytes")
+        visible = os.listdir(tmp_path)
+        assert visible == [] if mode == "nameless" else [name[:2] for name in visible] == [".~"]
+        pending.publish(tmp_path / "MyApp.1.0.0.zip", overwrite)
+    finally:
+        pending.close()
+    assert os.listdir(tmp_path) == ["MyApp.1.0.0.zip"]
+    assert (tmp_path / "MyApp.1.0.0.zip").read_bytes() == b"package bytes"
+
+
+def test_a_pending_package_that_is_abandoned_leaves_nothing(tmp_path, mode):
+    pending = PendingPackage(tmp_path, "MyApp.1.0.0.zip")
+    pending.out.write(b"half a package")
+    pending.close()
+    assert os.listdir(tmp_path) == []
+
+
+def test_publishing_over_an_existing_name_without_overwrite_fails_and_keeps_it(tmp_path, mode):
+    (tmp_path / "MyApp.1.0.0.zip").write_bytes(b"theirs")
+    pending = PendingPackage(tmp_path, "MyApp.1.0.0.zip")
+    try:
+        pending.out.write(b"ours")
+        with pytest.raises(PipeError, match="already exists"):
+            pending.publish(tmp_path / "MyApp.1.0.0.zip", overwrite=False)
+    finally:
+        pending.close()
+    assert os.listdir(tmp_path) == ["MyApp.1.0.0.zip"]
+    assert (tmp_path / "MyApp.1.0.0.zip").read_bytes() == b"theirs"

@@ -193,3 +193,35 @@ def test_when_no_worker_can_be_forked_the_package_is_made_here_and_is_the_same(t
     assert (tmp_path / "fallback.zip").read_bytes() == expected.read_bytes()
     assert "Cannot start packing worker processes (Resource temporarily unavailable): packing in this process only." \
         in caplog.text
+
+
+def test_a_run_killed_outright_while_packing_leaves_nothing_in_the_output_folder(tmp_path):
+    """SIGKILL (the OOM killer, a step's container killed): no handler runs, yet no partial file is left."""
+    small_files(tmp_path / "src", 60)
+    (tmp_path / "out").mkdir()
+    marker = f"OCTOPUS_PACK_TEST_RUN={uuid.uuid4()}"
+    env = {"PATH": os.environ["PATH"], "ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src",
+           "OUTPUT_PATH": "out", marker.split("=")[0]: marker.split("=")[1]}
+    process = subprocess.Popen([sys.executable, "-c", SLOW_PIPE, str(PIPE_ENTRY)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not _has_a_file_open_in(process.pid, tmp_path / "out") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _has_a_file_open_in(process.pid, tmp_path / "out"), "the pipe never opened its package file"
+    process.kill()
+    process.communicate(timeout=60)
+    for _ in range(100):  # the workers end once their pipes close
+        if not processes_with(marker):
+            break
+        time.sleep(0.05)
+    assert processes_with(marker) == []
+    assert os.listdir(tmp_path / "out") == []
+
+
+def _has_a_file_open_in(pid: int, folder: Path) -> bool:
+    """The package being written: a descriptor of the process that points into folder."""
+    try:
+        targets = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return False
+    return any(target.startswith(f"{folder}/") for target in targets)

@@ -17,12 +17,11 @@ from octopus_pack.pack.digest import Digests, TrailingDigests
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.pack.publish import (
     TEMPORARY_NAME_PATTERN,
+    PendingPackage,
     already_exists,
     check_name_fits,
     check_output_folder,
-    create_temporary,
     output_fault,
-    publish,
 )
 from octopus_pack.pack.selection import NeverPack, SourceFile, select_files
 from octopus_pack.pack.versions import octopus_can_parse_id
@@ -84,23 +83,22 @@ def build_package(request: PackRequest) -> PackageResult:
 
 def _write_and_publish(request: PackRequest, workers: ZipWorkers, entries: Iterator[ArchiveEntry], file_count: int,
                        total_bytes: int, target: Path) -> tuple[int, Digests]:
-    """Write a temporary file next to the target, hashing it as it goes, then give it the target's name."""
-    temporary, out = create_temporary(request.output_path, request.file_name)
+    """Write a file next to the target, hashing it as it goes, then give it the target's name."""
+    pending = PendingPackage(request.output_path, request.file_name)
     try:
-        with out:
-            digests = TrailingDigests(out.fileno())
-            try:
-                workers.write(out, entries, on_progress=PackingProgress(file_count, total_bytes).advance,
-                              on_settled=digests.settle)
-            except BaseException:
-                digests.stop()
-                raise
-            found = digests.finish(out.tell())
-            size = out.tell()
-        publish(temporary, target, request.overwrite)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        out = pending.out
+        digests = TrailingDigests(out.fileno())
+        try:
+            workers.write(out, entries, on_progress=PackingProgress(file_count, total_bytes).advance,
+                          on_settled=digests.settle)
+        except BaseException:
+            digests.stop()
+            raise
+        found = digests.finish(out.tell())
+        size = out.tell()
+        pending.publish(target, request.overwrite)
+    finally:
+        pending.close()
     return size, found
 
 

@@ -1,9 +1,11 @@
 """Where a package is written and how it appears under its final name: atomically, never clobbering by accident.
 
-The bytes go to a temporary file in OUTPUT_PATH whose name is never longer than the final one (so a name the
-file system accepts is never refused because of our temporary name). With OVERWRITE off the finished file is
-hard-linked to its final name, which fails if that name appeared meanwhile (another pack of the same name), so
-there is no gap between checking and publishing. OS faults become one line that names the folder and the fix.
+The bytes go to a file in OUTPUT_PATH that has no name at all while it is written (Linux's O_TMPFILE), so even a
+run that is killed outright (SIGKILL, the OOM killer, a cancelled step) leaves nothing behind. Where the kernel
+or file system cannot do that, a hidden temporary name stands in, never longer than the final one (so a name
+the file system accepts is never refused because of ours). With OVERWRITE off the finished file is hard-linked
+to its final name, which fails if that name appeared meanwhile (another pack of the same name), so there is no
+gap between checking and publishing. OS faults become one line that names the folder and the fix.
 """
 
 import errno
@@ -50,20 +52,92 @@ def temporary_name(final_name: str) -> str:
     return TEMPORARY_PREFIX + secrets.token_hex(8)[:digits]
 
 
-def create_temporary(folder: Path, final_name: str) -> tuple[Path, BinaryIO]:
-    """A new, empty file (never an existing one) in folder, open for reading and writing."""
+class PendingPackage:
+    """The package while it is written (`out`), until publish() gives it its final name; close() in any case."""
+
+    def __init__(self, folder: Path, final_name: str) -> None:
+        self.folder = folder
+        self.final_name = final_name
+        self.path: Path | None = None  # the file's temporary name, when it has one
+        fd = _nameless_file(folder)
+        if fd is None:
+            self.path, fd = _named_temporary(folder, final_name)
+        self.out: BinaryIO = os.fdopen(fd, "w+b", buffering=1 << 20)
+
+    def publish(self, target: Path, overwrite: bool) -> None:
+        """Give the finished file its final name; with overwrite off, fail if that name exists."""
+        self.out.flush()
+        if self.path is None:  # nameless: link it straight to the target, or to a temporary name to replace it
+            if not overwrite:
+                try:
+                    self._link_to(target.name)
+                except FileExistsError:
+                    raise already_exists(target) from None
+                return
+            self.path = self._link_temporary()
+        temporary, self.path = self.path, None
+        try:
+            _rename(temporary, target, overwrite)
+        except BaseException:
+            self.path = temporary  # close() removes it
+            raise
+
+    def _link_to(self, name: str) -> None:
+        """Name the nameless file: linkat(AT_SYMLINK_FOLLOW) of its /proc/self/fd entry, which os.link only
+        uses when given a directory fd (without one it calls link(), which would link the symlink itself)."""
+        folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.link(f"/proc/self/fd/{self.out.fileno()}", name, dst_dir_fd=folder, follow_symlinks=True)
+        finally:
+            os.close(folder)
+
+    def _link_temporary(self) -> Path:
+        for _ in range(100):
+            name = temporary_name(self.final_name)
+            try:
+                self._link_to(name)
+            except FileExistsError:
+                continue
+            return self.folder / name
+        raise _no_temporary_name(self.folder)
+
+    def close(self) -> None:
+        """Close the file; a temporary name that was not published goes with it."""
+        self.out.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+def _nameless_file(folder: Path) -> int | None:
+    """An O_TMPFILE file in folder, or None where the kernel or file system has none (or /proc is missing)."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL):
+            return None
+        raise
+
+
+def _named_temporary(folder: Path, final_name: str) -> tuple[Path, int]:
+    """A new, empty file (never an existing one) under a temporary name in folder."""
     for _ in range(100):
         path = folder / temporary_name(final_name)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            return path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         except FileExistsError:
             continue
-        return path, os.fdopen(fd, "w+b", buffering=1 << 20)
-    raise PipeError(f"Cannot create a temporary file in OUTPUT_PATH {folder}: remove the '.~*' files there.")
+    raise _no_temporary_name(folder)
 
 
-def publish(temporary: Path, target: Path, overwrite: bool) -> None:
-    """Give the finished temporary file its final name; with overwrite off, fail if that name exists."""
+def _no_temporary_name(folder: Path) -> PipeError:
+    return PipeError(f"Cannot create a temporary file in OUTPUT_PATH {folder}: remove the '.~*' files there.")
+
+
+def _rename(temporary: Path, target: Path, overwrite: bool) -> None:
+    """Give the temporary file the target's name; with overwrite off, fail if that name exists."""
     if overwrite:
         os.replace(temporary, target)
         return
