@@ -7,7 +7,7 @@ Usage:
                               [--synthetic-node-modules]
 
     python3 test/benchmark.py --issue                  # the issue-12 table: stdlib + node_modules, 3 rounds,
-                                                       # every tool and isolating row, ~7 minutes on 2 cores
+                                                       # every tool and isolating row, ~9 minutes on 2 cores
     python3 test/benchmark.py --quick                  # smoke run, ~2 minutes
     python3 test/benchmark.py --repeat 3 --markdown benchmark-results.md
 
@@ -84,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small corpora (large ~100 MB, tiny 5,000 files)")
     parser.add_argument("--issue", action="store_true",
                         help=f"the issue-12 table: corpora {','.join(ISSUE_CORPORA)}, every tool, "
-                             f"at least {ISSUE_REPEAT} rounds (about 7 minutes on 2 cores)")
+                             f"at least {ISSUE_REPEAT} rounds (about 9 minutes on 2 cores)")
     parser.add_argument("--synthetic-node-modules", action="store_true",
                         help="generate the node_modules corpus even when npm is available")
     parser.add_argument(
