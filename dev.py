@@ -74,13 +74,12 @@ def create_venv() -> None:
     except ImportError:
         stop("python3 cannot create virtual environments here: run `apt-get install python3-venv` (as root), "
              "then run this command again.")
-    if VENV.exists() or VENV.is_symlink():
+    again = VENV.is_dir()
+    if again:
         say(f"{VENV.relative_to(ROOT)}/ was made by another python3 (or on another machine): making it again")
-        shutil.rmtree(VENV, ignore_errors=True)
-        if VENV.is_symlink() or VENV.is_file():
-            VENV.unlink()
     say(f"creating the project's virtual environment in {VENV.relative_to(ROOT)}/")
-    done = subprocess.run([sys.executable, "-m", "venv", str(VENV)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "venv", *(["--clear"] if again else []), str(VENV)],
+                          capture_output=True, text=True)
     if done.returncode or not VENV_PYTHON.exists():
         shutil.rmtree(VENV, ignore_errors=True)
         detail = (done.stderr or done.stdout).strip().splitlines()

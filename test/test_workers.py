@@ -17,16 +17,11 @@ from octopus_pack.pack import zip_writer
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.workers import usable_cores
 from octopus_pack.pack.zip_writer import ArchiveEntry, write_zip
+from test_zip_writer import make_files
 
 
 def small_files(folder: Path, count: int) -> list[ArchiveEntry]:
-    entries = []
-    for number in range(count):
-        path = folder / f"f{number:03}.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"octopus deploy " * (number + 1))
-        entries.append(ArchiveEntry(path.name, path.stat().st_size, path.stat().st_mtime, 0o644, path=str(path)))
-    return entries
+    return make_files(folder, {f"f{number:03}.txt": b"octopus deploy " * (number + 1) for number in range(count)})
 
 
 def children_of_this_process() -> set[str]:
@@ -136,14 +131,28 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
-def test_sigterm_while_workers_pack_leaves_no_process_and_no_file(tmp_path):
+def start_slow_pack(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    """The pipe on 60 files, 0.2 s each; its environment carries a marker that finds it and its workers."""
     small_files(tmp_path / "src", 60)
-    marker = f"OCTOPUS_PACK_TEST_RUN={uuid.uuid4()}"
+    name, value = "OCTOPUS_PACK_TEST_RUN", str(uuid.uuid4())
     env = {"PATH": os.environ["PATH"], "ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src",
-           "OUTPUT_PATH": "out", marker.split("=")[0]: marker.split("=")[1]}
+           "OUTPUT_PATH": "out", name: value}
     process = subprocess.Popen([sys.executable, "-c", SLOW_PIPE, str(PIPE_ENTRY)], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    cores = len(os.sched_getaffinity(0))
+    return process, f"{name}={value}"
+
+
+def assert_none_left(marker: str) -> None:
+    for _ in range(100):  # workers end once their pipes close
+        if not processes_with(marker):
+            break
+        time.sleep(0.05)
+    assert processes_with(marker) == []
+
+
+def test_sigterm_while_workers_pack_leaves_no_process_and_no_file(tmp_path):
+    process, marker = start_slow_pack(tmp_path)
+    cores = usable_cores()
     expected = 1 + (cores if cores > 1 else 0)  # the pipe, and a worker per core when there is more than one
     deadline = time.monotonic() + 30
     while len(processes_with(marker)) < expected and process.poll() is None and time.monotonic() < deadline:
@@ -154,11 +163,7 @@ def test_sigterm_while_workers_pack_leaves_no_process_and_no_file(tmp_path):
     assert process.returncode == 1, output
     assert "✖ Stopped by signal 15: no package was written." in output
     assert list((tmp_path / "out").iterdir()) == []
-    for _ in range(40):
-        if not processes_with(marker):
-            break
-        time.sleep(0.05)
-    assert processes_with(marker) == []
+    assert_none_left(marker)
 
 
 @pytest.mark.parametrize(("files", "expected"), [
@@ -197,24 +202,15 @@ def test_when_no_worker_can_be_forked_the_package_is_made_here_and_is_the_same(t
 
 def test_a_run_killed_outright_while_packing_leaves_nothing_in_the_output_folder(tmp_path):
     """SIGKILL (the OOM killer, a step's container killed): no handler runs, yet no partial file is left."""
-    small_files(tmp_path / "src", 60)
     (tmp_path / "out").mkdir()
-    marker = f"OCTOPUS_PACK_TEST_RUN={uuid.uuid4()}"
-    env = {"PATH": os.environ["PATH"], "ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src",
-           "OUTPUT_PATH": "out", marker.split("=")[0]: marker.split("=")[1]}
-    process = subprocess.Popen([sys.executable, "-c", SLOW_PIPE, str(PIPE_ENTRY)], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, marker = start_slow_pack(tmp_path)
     deadline = time.monotonic() + 30
     while not _has_a_file_open_in(process.pid, tmp_path / "out") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _has_a_file_open_in(process.pid, tmp_path / "out"), "the pipe never opened its package file"
     process.kill()
     process.communicate(timeout=60)
-    for _ in range(100):  # the workers end once their pipes close
-        if not processes_with(marker):
-            break
-        time.sleep(0.05)
-    assert processes_with(marker) == []
+    assert_none_left(marker)
     assert os.listdir(tmp_path / "out") == []
 
 

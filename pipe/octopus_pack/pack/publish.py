@@ -11,13 +11,15 @@ gap between checking and publishing. OS faults become one line that names the fo
 import errno
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from octopus_pack.errors import PipeError, shortened
 
 TEMPORARY_PREFIX = ".~"
 TEMPORARY_NAME_PATTERN = r"\.~[0-9a-f]{1,16}"  # what temporary_name() makes; never packed from OUTPUT_PATH
+Made = TypeVar("Made")
 _LINKLESS_ERRORS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 
 
@@ -92,14 +94,7 @@ class PendingPackage:
             os.close(folder)
 
     def _link_temporary(self) -> Path:
-        for _ in range(100):
-            name = temporary_name(self.final_name)
-            try:
-                self._link_to(name)
-            except FileExistsError:
-                continue
-            return self.folder / name
-        raise _no_temporary_name(self.folder)
+        return _at_free_temporary_name(self.folder, self.final_name, lambda path: self._link_to(path.name))[0]
 
     def close(self) -> None:
         """Close the file; a temporary name that was not published goes with it."""
@@ -123,17 +118,19 @@ def _nameless_file(folder: Path) -> int | None:
 
 def _named_temporary(folder: Path, final_name: str) -> tuple[Path, int]:
     """A new, empty file (never an existing one) under a temporary name in folder."""
+    return _at_free_temporary_name(
+        folder, final_name, lambda path: os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+
+
+def _at_free_temporary_name(folder: Path, final_name: str, create: Callable[[Path], Made]) -> tuple[Path, Made]:
+    """(path, create(path)) at the first temporary name in folder that is free (create raises FileExistsError)."""
     for _ in range(100):
         path = folder / temporary_name(final_name)
         try:
-            return path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            return path, create(path)
         except FileExistsError:
             continue
-    raise _no_temporary_name(folder)
-
-
-def _no_temporary_name(folder: Path) -> PipeError:
-    return PipeError(f"Cannot create a temporary file in OUTPUT_PATH {folder}: remove the '.~*' files there.")
+    raise PipeError(f"Cannot create a temporary file in OUTPUT_PATH {folder}: remove the '.~*' files there.")
 
 
 def _rename(temporary: Path, target: Path, overwrite: bool) -> None:

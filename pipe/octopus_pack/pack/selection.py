@@ -7,6 +7,7 @@ import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import NamedTuple
 
 from octopus_pack.errors import PipeError
@@ -148,10 +149,6 @@ def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tup
     yield from (item for item in found if match(item[0]))
 
 
-def _name(entry: os.DirEntry) -> str:
-    return entry.name
-
-
 def _folder_id(path: str) -> DirectoryId:
     info = os.stat(path)
     return info.st_dev, info.st_ino
@@ -175,7 +172,7 @@ def _walk(root: str, prefix: str, root_info: os.stat_result, recursive: bool, ne
         above = above | {folder_id}
         try:
             with os.scandir(folder) as listing:
-                entries = sorted(listing, key=_name)
+                entries = sorted(listing, key=attrgetter("name"))
         except OSError as error:
             raise PipeError(f"Cannot read folder '{folder}': {error.strerror}. Check its permissions.") from error
         folders = []
