@@ -146,6 +146,7 @@ def test(args: list[str]) -> int:
              "'docker-engine:' line above for the cause.")
     else:
         say("no Docker engine: the container tests will be skipped (see the 'docker-engine:' lines above)")
+        env["OCTOPUS_PACK_NO_ENGINE"] = "ci-scripts/docker-engine.sh found no working engine and base image"
     return run([str(VENV_PYTHON), "-m", "pytest", *args], env=env)
 
 

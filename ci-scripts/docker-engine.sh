@@ -96,9 +96,11 @@ image_present() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # The registry mirror this machine's apt already uses; read at run time, never written into the project.
 debian_mirror() {
-  local sources=/etc/apt/sources.list.d/debian.sources
-  [ -f "$sources" ] || { log "cannot build $LOCAL_BASE: there is no $sources to read the Debian mirror from"; return 1; }
-  awk '/^URIs:/ { print $2; exit }' "$sources"
+  local sources=/etc/apt/sources.list.d/debian.sources list=/etc/apt/sources.list mirror=""
+  [ -f "$sources" ] && mirror=$(awk '/^URIs:/ { print $2; exit }' "$sources")
+  [ -z "$mirror" ] && [ -f "$list" ] && mirror=$(awk '$1 == "deb" { print ($2 ~ /^\[/ ? $3 : $2); exit }' "$list")
+  [ -n "$mirror" ] || { log "cannot build $LOCAL_BASE: neither $sources nor $list names a Debian mirror"; return 1; }
+  echo "$mirror"
 }
 
 build_local_base() {
@@ -144,4 +146,7 @@ if command -v flock >/dev/null; then flock 9; fi
 # push through a real proxy.
 ensure_commands zip:zip unzip:unzip 7z:p7zip-full nuget:nuget mcs:mono-mcs tinyproxy:tinyproxy
 start_engine
-pick_base_image
+base=$(pick_base_image)
+# An engine can answer and still be unable to run containers (dockerd inside an unprivileged container).
+step "run a container from $base" docker run --rm --network host "$base" true
+echo "$base"
