@@ -1,5 +1,6 @@
 """Building packages in-process: what is on disk afterwards, byte for byte, and what is never left behind."""
 
+import logging
 import os
 import stat
 import zipfile
@@ -10,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from octopus_pack.errors import PipeError
-from octopus_pack.pack import zip_writer
+from octopus_pack.pack import packager, selection_job, zip_writer
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.nuget import NuspecMetadata
-from octopus_pack.pack.packager import PackRequest, build_package
+from octopus_pack.pack.packager import HeadStart, PackRequest, build_package
+from octopus_pack.pack.selection import NeverPack, select_files
 
 
 def make_tree(base: Path, files: dict[str, bytes]) -> Path:
@@ -183,3 +185,48 @@ def test_random_trees_round_trip_with_identical_content_and_modes(tmp_path_facto
         assert zf.testzip() is None
         unpacked = {info.filename: (zf.read(info), stat.S_IMODE(info.external_attr >> 16)) for info in zf.infolist()}
     assert unpacked == written
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """Two cores whatever this machine has, so the files are really listed in another process."""
+    monkeypatch.setattr(packager, "usable_cores", lambda: 2)
+    monkeypatch.setattr(zip_writer, "usable_cores", lambda: 2)
+
+
+def test_the_head_start_lists_the_files_in_another_process_with_the_same_result(tmp_path, two_cores, monkeypatch):
+    files = {f"dir{n % 7}/file{n}.txt": b"x" * n for n in range(300)} | {"日本/名前": b"u", "a+b": b""}
+    source = make_tree(tmp_path / "code", files)
+    request = zip_request(source, tmp_path / "out")
+    here = select_files(str(source), [], [], nuget_layout=False, never_pack=NeverPack())
+    ran_in = tmp_path / "ran-in"
+
+    def recording(*args, **kwargs):
+        ran_in.write_text(str(os.getpid()))
+        return select_files(*args, **kwargs)
+
+    monkeypatch.setattr(selection_job, "select_files", recording)  # before the fork: the other process has it too
+    with HeadStart(request) as head_start:
+        assert head_start.selection() == here
+    assert int(ran_in.read_text()) != os.getpid()
+
+
+def test_what_selection_logs_elsewhere_is_logged_here_once_at_the_level_asked_for(tmp_path, two_cores, caplog):
+    source = make_tree(tmp_path / "repo", {"app.js": b"js", "out/MyCompany.MyApp.0.9.0.zip": b"old"})
+    os.symlink("nowhere", source / "dangling")
+    caplog.set_level(logging.INFO)
+    build_package(zip_request(source, source / "out"))
+    assert [record.levelname for record in caplog.records if "dangling" in record.getMessage()] == ["WARNING"]
+    assert "it is a package this pipe wrote" not in caplog.text  # DEBUG, and DEBUG is off
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    build_package(zip_request(source, source / "out", version="1.0.0.1", overwrite=True))
+    assert caplog.text.count("it is a package this pipe wrote") == 2  # 0.9.0 and the 1.0.0.0 just written
+    assert caplog.text.count("dangling") == 1
+
+
+def test_a_selection_error_elsewhere_is_the_same_one_line_error(tmp_path, two_cores):
+    source = make_tree(tmp_path / "code", {"app.js": b"js"})
+    with pytest.raises(PipeError, match=r"^INCLUDE names 'missing\.txt', which is not a file under SOURCE_PATH"):
+        build_package(zip_request(source, tmp_path / "out", includes=["missing.txt"]))
+    assert not (tmp_path / "out").exists()

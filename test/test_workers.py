@@ -15,7 +15,7 @@ from fixtures_pipe import PIPE_ENTRY
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import zip_writer
 from octopus_pack.pack.compression import CompressionLevel
-from octopus_pack.pack.workers import usable_cores
+from octopus_pack.pack.workers import OneOff, Result, usable_cores
 from octopus_pack.pack.zip_writer import ArchiveEntry, write_zip
 from test_zip_writer import make_files
 
@@ -221,3 +221,28 @@ def _has_a_file_open_in(pid: int, folder: Path) -> bool:
     except OSError:
         return False
     return any(target.startswith(f"{folder}/") for target in targets)
+
+
+def test_a_one_off_runs_in_a_process_that_is_gone_once_its_result_is_taken():
+    one_off = OneOff(_pid_and_text, ("hello",))
+    pid = one_off.forked.workers[0].pid
+    numbers, chunks = one_off.result()
+    assert numbers[0] == pid != os.getpid()
+    assert chunks == [b"hello"]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped: nothing of it is left
+
+
+def test_a_one_off_error_is_raised_here_and_without_fork_it_runs_here():
+    with pytest.raises(PipeError, match=r"^bad input"):
+        OneOff(_fails, ()).result()
+    numbers, chunks = OneOff(_pid_and_text, ("here",), fork=False).result()
+    assert numbers[0] == os.getpid() and chunks == [b"here"]
+
+
+def _pid_and_text(work: tuple) -> Result:
+    return Result((os.getpid(),), [[work[0].encode()]])
+
+
+def _fails(work: tuple) -> Result:
+    raise PipeError("bad input")

@@ -9,7 +9,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from urllib.parse import urlsplit
-from urllib.request import proxy_bypass_environment
 
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import register_secret
@@ -55,6 +54,8 @@ def _first(env: Mapping[str, str], name: str) -> tuple[str, str]:
 
 def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
     """NO_PROXY's rules as urllib applies them (names, .suffixes, host:port), plus CIDR ranges as requests does."""
+    from urllib.request import proxy_bypass_environment  # 60 ms of imports (http, email): only when pushing
+
     if proxy_bypass_environment(f"{host}:{port}" if port else host, {"no": no_proxy}):
         return True
     try:

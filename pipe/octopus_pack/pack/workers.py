@@ -10,7 +10,8 @@ those would copy their pages into every worker). Each unit travels to one worker
 description through that worker's own pipe, and its result comes back through another, as a few integers and
 byte chunks. A unit goes to the worker with the least work outstanding; the writer reads results in plan
 order, so the archive's bytes do not depend on the number of workers. Work in flight is bounded (pipes of
-1 MiB, a few units per worker), and so is memory.
+1 MiB, a few units per worker), and so is memory. A OneOff runs a single piece of work in a process that ends
+with it: listing the files, while the pipe itself is still starting.
 
 With one worker, or without fork (not Linux), the units run in this process.
 """
@@ -81,29 +82,67 @@ class WorkerPool:
     def __init__(self, runner: Runner, count: int) -> None:
         self.runner = runner
         self.forked = None
+        self.fallback: str | None = None  # why the work runs here: told when the work starts, not at fork time
         if count > 1 and _can_fork():
             gc.freeze()  # what exists now stays out of the collector's sight: no side copies its pages for it
             try:
                 self.forked = _ForkedWorkers(runner, count)
             except OSError as error:  # a process or file limit: slower, but the package is the same
                 gc.unfreeze()
-                log.warning("Cannot start packing worker processes (%s): packing in this process only.",
-                            error.strerror or error)
+                self.fallback = f"Cannot start packing worker processes ({error.strerror or error}): packing in " \
+                                "this process only."
 
     def run_in_order(self, units: Iterable[AnyUnit]) -> Iterator[tuple[AnyUnit, Received]]:
         """(unit, result) for every unit, in the order given."""
+        if self.fallback:
+            log.warning("%s", self.fallback)
+            self.fallback = None
         if self.forked is not None:
             yield from self.forked.run(units)
             return
         for unit in units:
-            numbers, chunks = self.runner(unit.work)
-            yield unit, Received(numbers, [b"".join(parts) for parts in chunks])
+            yield unit, _run_here(self.runner, unit.work)
 
     def close(self) -> None:
         if self.forked is not None:
             self.forked.stop()
             self.forked = None
             gc.unfreeze()
+
+
+class OneOff:
+    """One piece of work in a process of its own, forked now, which ends when its result is taken.
+
+    For work whose memory should not outlive it: a process that walked a big tree keeps the heap it grew to, so
+    a packing worker that did the walk would hold about 7 MB more for the rest of the run. Where fork is
+    unavailable (or fork=False), the work runs here when its result is asked for.
+    """
+
+    def __init__(self, runner: Runner, work: Any, fork: bool = True) -> None:
+        self.runner, self.work = runner, work
+        self.forked: _ForkedWorkers | None = None
+        if fork and _can_fork():
+            with contextlib.suppress(OSError):  # a process limit: the work runs here instead
+                self.forked = _ForkedWorkers(runner, 1)
+                self.forked.send_first(work)
+
+    def result(self) -> Received:
+        if self.forked is None:
+            return _run_here(self.runner, self.work)
+        try:
+            return self.forked.first_result()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.forked is not None:
+            self.forked.stop()
+            self.forked = None
+
+
+def _run_here(runner: Runner, work: Any) -> Received:
+    numbers, chunks = runner(work)
+    return Received(numbers, [b"".join(parts) for parts in chunks])
 
 
 def _can_fork() -> bool:
@@ -154,12 +193,12 @@ class _ForkedWorkers:
         self.capacity = _PIPE_CAPACITY
         try:
             for _ in range(count):
-                self._start(runner)
+                self._fork_one(runner)
         except BaseException:
             self.stop()
             raise
 
-    def _start(self, runner: Runner) -> None:
+    def _fork_one(self, runner: Runner) -> None:
         work_read, work_write = os.pipe()
         result_read, result_write = os.pipe()
         for fd in (work_write, result_write):
@@ -184,25 +223,42 @@ class _ForkedWorkers:
         os.close(result_write)
         self.workers.append(_Worker(pid, work_write, os.fdopen(result_read, "rb", buffering=_PIPE_CAPACITY)))
 
+    def send_first(self, work: Any) -> None:
+        """For a single worker that runs a single piece of work: send it."""
+        self._send(self.workers[0], self._message(work))
+
+    def first_result(self) -> Received:
+        return self._receive(self.workers[0])
+
     def run(self, units: Iterable[AnyUnit]) -> Iterator[tuple[AnyUnit, Received]]:
         in_flight: deque[tuple[AnyUnit, _Worker, int]] = deque()
         limit = _UNITS_AHEAD * len(self.workers)
         for unit in units:
-            description = pickle.dumps(unit.work, protocol=pickle.HIGHEST_PROTOCOL)
-            message = _LENGTH.pack(len(description)) + description
-            worker = min(self.workers, key=lambda candidate: candidate.pending_cost)
+            message = self._message(unit.work)
+            worker = self._least_loaded()
             while in_flight and (len(in_flight) >= limit
                                  or worker.pending_bytes + len(message) > self.capacity // 2):
                 yield self._deliver(in_flight.popleft())
-            try:
-                _write_all(worker.work_fd, [message])
-            except BrokenPipeError:
-                raise self._stopped(worker) from None
+            self._send(worker, message)
             worker.pending_cost += unit.cost
             worker.pending_bytes += len(message)
             in_flight.append((unit, worker, len(message)))
         while in_flight:
             yield self._deliver(in_flight.popleft())
+
+    @staticmethod
+    def _message(work: Any) -> bytes:
+        description = pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
+        return _LENGTH.pack(len(description)) + description
+
+    def _least_loaded(self) -> _Worker:
+        return min(self.workers, key=lambda candidate: candidate.pending_cost)
+
+    def _send(self, worker: _Worker, message: bytes) -> None:
+        try:
+            _write_all(worker.work_fd, [message])
+        except BrokenPipeError:
+            raise self._stopped(worker) from None
 
     def _deliver(self, flight: tuple[AnyUnit, _Worker, int]) -> tuple[AnyUnit, Received]:
         unit, worker, message_bytes = flight

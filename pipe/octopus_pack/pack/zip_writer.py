@@ -156,24 +156,24 @@ class _Compressor:
 
     def run(self, work: tuple) -> Result:
         if work[0] == "batch":
-            return self._pack_batch([ArchiveEntry._make(fields) for fields in work[1]])
+            return self._pack_batch(work[1])
         _, entry, block, blocks, deflate = work
         return _compress_block(entry, block, blocks, self.deflater if deflate else None)
 
-    def _pack_batch(self, batch: list[ArchiveEntry]) -> Result:
+    def _pack_batch(self, batch: list[tuple]) -> Result:
         """A batch of whole entries as finished bytes (local records, then central records).
 
         The hot path of a tree of small files, so headers are packed here directly. A central record holds its
         local record's offset from the start of the batch; the writer adds where the batch lands.
         """
-        compress = self._compress_whole
+        compress, known_times = self._compress_whole, self._dos_times
         local: list[bytes | bytearray | memoryview] = []
         central = bytearray()
         offset = raw_bytes = stored = 0
-        for entry in batch:
+        for entry in map(ArchiveEntry._make, batch):
             crc, size, payload, method = _compress_small(entry, compress)
             name, flags = _entry_name(entry.name)
-            dos_time, dos_date = self.dos_datetime(entry.mtime)
+            dos_time, dos_date = known_times.get(entry.mtime) or self.dos_datetime(entry.mtime)  # inlined hit
             compressed = len(payload)
             version = 20 if method == _DEFLATED else 10
             local += (_LOCAL.pack(0x04034B50, version, flags, method, dos_time, dos_date, crc, compressed, size,
@@ -188,6 +188,7 @@ class _Compressor:
         return Result((raw_bytes, stored), [local, [central]])
 
     def dos_datetime(self, mtime: float) -> tuple[int, int]:
+        """DOS (time, date) of an entry, remembered (by the time used) for the next with the same time."""
         if self.fixed_time is not None:
             mtime = self.fixed_time
         known = self._dos_times.get(mtime)
