@@ -246,3 +246,12 @@ def _pid_and_text(work: tuple) -> Result:
 
 def _fails(work: tuple) -> Result:
     raise PipeError("bad input")
+
+
+def test_a_one_off_that_cannot_fork_runs_here(monkeypatch):
+    def no_more_processes():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_more_processes)
+    numbers, chunks = OneOff(_pid_and_text, ("no fork",)).result()
+    assert numbers[0] == os.getpid() and chunks == [b"no fork"]

@@ -122,9 +122,11 @@ class OneOff:
         self.runner, self.work = runner, work
         self.forked: _ForkedWorkers | None = None
         if fork and _can_fork():
-            with contextlib.suppress(OSError):  # a process limit: the work runs here instead
+            try:
                 self.forked = _ForkedWorkers(runner, 1)
-                self.forked.send_first(work)
+            except OSError:  # a process or file limit: the work runs here instead
+                return
+            self.forked.send_first(work)
 
     def result(self) -> Received:
         if self.forked is None:
