@@ -44,7 +44,10 @@ def selection_from(result: Received) -> Selection:
         logger = logging.getLogger(name)
         if logger.isEnabledFor(level):
             logger.log(level, "%s", message)
-    return Selection(list(map(SourceFile, *columns)), unmatched)
+    relative, target, size, mtime, mode = columns
+    one_of_each = {value: value for value in set(mode)}  # pickle makes an int per file; selection shared them
+    return Selection(list(map(SourceFile, relative, target, size, mtime, map(one_of_each.__getitem__, mode))),
+                     unmatched)
 
 
 @contextmanager
