@@ -1,7 +1,7 @@
 """Building an OCTOSIG for a basis file, as an Octopus server does for the package it already holds."""
 
 import hashlib
-from typing import BinaryIO
+from io import BufferedIOBase
 
 import numpy as np
 
@@ -15,7 +15,7 @@ MAX_CHUNK_SIZE = 31 * 1024
 READ_SIZE = 1 << 20
 
 
-def build_signature(basis: BinaryIO, chunk_size: int = DEFAULT_CHUNK_SIZE, rolling: str = "Adler32") -> bytes:
+def build_signature(basis: BufferedIOBase, chunk_size: int = DEFAULT_CHUNK_SIZE, rolling: str = "Adler32") -> bytes:
     """The OCTOSIG file for the basis stream, read from its current position to the end."""
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise OctodiffError(f"chunk size {chunk_size} is outside Octodiff's {MIN_CHUNK_SIZE}..{MAX_CHUNK_SIZE}")
@@ -44,7 +44,7 @@ def build_signature(basis: BinaryIO, chunk_size: int = DEFAULT_CHUNK_SIZE, rolli
     return bytes(signature)
 
 
-def _fill(stream: BinaryIO, view: memoryview) -> int:
+def _fill(stream: BufferedIOBase, view: memoryview) -> int:
     """Read until view is full or the stream ends, so chunk boundaries never depend on short reads."""
     filled = 0
     while filled < len(view):

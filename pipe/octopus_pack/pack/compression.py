@@ -26,6 +26,9 @@ from types import ModuleType
 
 from octopus_pack.errors import PipeError
 
+_zlib_ng: ModuleType | None
+_isal: ModuleType | None
+_libdeflate: ModuleType | None
 try:
     from zlib_ng import zlib_ng as _zlib_ng
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing
@@ -118,6 +121,7 @@ def deflater_for(level: CompressionLevel, deterministic: bool = True) -> Deflate
 
 def _small_to_zlib_ng(level: int, small: int) -> WholeCompressor:
     """libdeflate at `level` for whole files; the smallest ones to zlib-ng level 1, which starts faster."""
+    assert _libdeflate is not None and _zlib_ng is not None  # deflater_for checked both
     compress, quick = _libdeflate.deflate_compress, _zlib_ng.compress
 
     def whole(data: bytes | memoryview) -> bytes | bytearray:

@@ -258,6 +258,7 @@ class _ZipStreamWriter:
         (crc, raw_size, method), (payload,) = result
         if unit.block == 0:
             self._begin_large(entry, method)
+        assert self._open_entry is not None  # _begin_large opened it with block 0
         record, header_offset, zip64 = self._open_entry
         record.crc = crc32_combine(record.crc, crc, raw_size) if unit.block else crc
         record.size += raw_size
@@ -428,7 +429,11 @@ def _dos_datetime(timestamp: float, utc: bool) -> tuple[int, int]:
 
 def _compress_small(entry: ArchiveEntry, compress: WholeCompressor | None) -> tuple[int, int, bytes, int]:
     """(CRC, size, payload, method) of a whole entry: deflated, or stored when deflating does not shrink it."""
-    data = entry.data if entry.data is not None else _read_whole(entry.path, entry.size)
+    if entry.data is not None:
+        data = entry.data
+    else:
+        assert entry.path is not None  # an entry is a file on disk or generated content
+        data = _read_whole(entry.path, entry.size)
     crc = crc32(data)
     if compress and data:
         packed = compress(data)
@@ -439,6 +444,7 @@ def _compress_small(entry: ArchiveEntry, compress: WholeCompressor | None) -> tu
 
 def _compress_block(entry: ArchiveEntry, block: int, blocks: int, deflater: Deflater | None) -> Result:
     """((CRC, size, method), [[payload]]) of one block of a large entry."""
+    assert entry.path is not None  # only files on disk are split into blocks
     start = block * BLOCK_SIZE
     length = min(BLOCK_SIZE, entry.size - start)
     history = min(WINDOW, start) if deflater else 0
@@ -457,6 +463,7 @@ def _compress_block(entry: ArchiveEntry, block: int, blocks: int, deflater: Defl
 
 def _worth_deflating(entry: ArchiveEntry, deflater: Deflater) -> bool:
     """Deflate a large file only if samples from its start and middle shrink: random data is stored."""
+    assert entry.path is not None
     sample = _read_at(entry.path, 0, _PROBE_BYTES) + _read_at(entry.path, entry.size // 2, _PROBE_BYTES)
     return len(deflater.compress_whole(sample)) <= _INCOMPRESSIBLE * len(sample)
 
