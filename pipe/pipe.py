@@ -6,6 +6,7 @@ Run as a Bitbucket pipe, with `docker run`, or natively: `python3 pipe/pipe.py` 
 import signal
 import sys
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,8 @@ def main() -> None:
     pipe: OctopusPackPipe | None = None
     try:
         settings = settings_from(env, Path.cwd())
-        with HeadStart(settings.pack) as head_start:  # the files are listed while the toolkit loads
+        # the files are listed while the toolkit loads; PACKAGES alone packs nothing
+        with HeadStart(settings.pack) if settings.pack else nullcontext() as head_start:
             from octopus_pack import runner
 
             pipe = runner.OctopusPackPipe(settings, env, head_start)

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
@@ -10,29 +11,50 @@ from octopus_pack.package_result import PackageResult
 RESULT_FOLDER = "octopus-pack"
 
 
-def result_variables(result: PackageResult) -> dict[str, str]:
-    """The names later script lines see after `source`-ing package.env."""
-    return {
-        "OCTOPUS_PACK_FILE": str(result.path),
-        "OCTOPUS_PACK_FILE_NAME": result.path.name,
-        "OCTOPUS_PACK_ID": result.package_id,
-        "OCTOPUS_PACK_VERSION": result.version,
-        "OCTOPUS_PACK_FORMAT": result.format,
-        "OCTOPUS_PACK_SIZE": str(result.size),
-        "OCTOPUS_PACK_SHA256": result.sha256,
-        "OCTOPUS_PACK_FILE_COUNT": str(result.file_count),
+def result_variables(result: PackageResult, prefix: str = "OCTOPUS_PACK_") -> dict[str, str]:
+    """The names later script lines see after `source`-ing package.env (no FILE_COUNT for a file built elsewhere)."""
+    variables = {
+        f"{prefix}FILE": str(result.path),
+        f"{prefix}FILE_NAME": result.path.name,
+        f"{prefix}ID": result.package_id,
+        f"{prefix}VERSION": result.version,
+        f"{prefix}FORMAT": result.format,
+        f"{prefix}SIZE": str(result.size),
+        f"{prefix}SHA256": result.sha256,
+        f"{prefix}FILE_COUNT": str(result.file_count),
     }
+    if result.file_count is None:
+        del variables[f"{prefix}FILE_COUNT"]
+    return variables
 
 
-def write_result_files(result: PackageResult, storage_dir: Path) -> Path:
-    """Write package.env (shell) and package.json under storage_dir/octopus-pack; return the .env path."""
+def listed_variables(packages: Sequence[PackageResult]) -> dict[str, str]:
+    """Every package of the step, packed first, then PACKAGES in push order: OCTOPUS_PACK_PACKAGES_COUNT and
+    OCTOPUS_PACK_PACKAGES_0_ID and so on, as Bitbucket writes array variables."""
+    variables = {"OCTOPUS_PACK_PACKAGES_COUNT": str(len(packages))}
+    for index, package in enumerate(packages):
+        variables.update(result_variables(package, f"OCTOPUS_PACK_PACKAGES_{index}_"))
+    return variables
+
+
+def write_result_files(result: PackageResult, storage_dir: Path, packages: Sequence[PackageResult] = ()) -> Path:
+    """Write package.env (shell) and package.json under storage_dir/octopus-pack; return the .env path.
+
+    `result` is the step's first package (the packed one when it packs); `packages`, when given, is every package
+    of the step, listed as well.
+    """
     folder = storage_dir / RESULT_FOLDER
     make_folder(folder)
     variables = result_variables(result)
+    listed = listed_variables(packages) if packages else {}
     env_file = folder / "package.env"
-    env_file.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items()))
+    env_file.write_text("".join(f"export {name}={shlex.quote(value)}\n"
+                                for name, value in {**variables, **listed}.items()))
     json_file = folder / "package.json"
-    json_file.write_text(json.dumps(variables, indent=2) + "\n")
+    document: dict[str, object] = dict(variables)
+    if packages:
+        document["OCTOPUS_PACK_PACKAGES"] = [result_variables(package, "") for package in packages]
+    json_file.write_text(json.dumps(document, indent=2) + "\n")
     for written in (env_file, json_file):
         give_to_folder_owner(written)
     return env_file

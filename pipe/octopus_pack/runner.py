@@ -4,6 +4,7 @@ Imported only once packing has a head start (pipe.py): the toolkit's imports tak
 """
 
 import logging
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, ExitStack
 from enum import Enum
 
@@ -50,32 +51,52 @@ class OctopusPackPipe(Pipe):
         if settings.octopus:
             self.log_debug(f"Octopus: {settings.octopus.describe()}")
 
+        if settings.octopus:
+            from octopus_pack.octopus.push_list import push_in_order, tally  # loads the HTTP code: only to push
         with ExitStack() as later:
             destination = later.enter_context(_connect(settings)) if settings.octopus else None
+            if settings.pack is None and destination and settings.octopus:  # PACKAGES alone: nothing to pack
+                self.report(settings.packages)
+                self.phase = Phase.PUSHING
+                pushed = push_in_order(destination, settings.packages)
+                count = f"{len(pushed)} package{'s' if len(pushed) != 1 else ''}"
+                self.success(f"Pushed {count} to {settings.octopus.server}: {tally(pushed)}.")
+                return
             self.phase = Phase.PACKING
             package = self.package = build_package(settings.pack, self.head_start)
             self.phase = Phase.WRITTEN
-            self.report(package)
+            self.report((package, *settings.packages))
             if destination:
                 self.phase = Phase.PUSHING
-                destination.push(package)
+                pushed = push_in_order(destination, (package, *settings.packages))
         shown = f"{settings.results.shown_output_path.rstrip('/')}/{package.path.name}"
-        pushed = f" and pushed it to {settings.octopus.server}" if settings.octopus else ""
+        to = ""
+        if settings.octopus and settings.packages:
+            more = len(settings.packages)
+            to = (f" and pushed it with {more} more package{'s' if more != 1 else ''} to {settings.octopus.server}: "
+                  f"{tally(pushed)}")
+        elif settings.octopus:
+            to = f" and pushed it to {settings.octopus.server}"
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "
-                     f"{package.size:,} bytes){pushed}.")
+                     f"{package.size:,} bytes){to}.")
 
-    def report(self, package: PackageResult) -> None:
-        """Print the package's facts and leave them where later script lines of the step can read them."""
-        self.log_info(f"Package: {package.path}")
-        self.log_info(f"Files: {package.file_count}, size: {package.size:,} bytes, SHA-256: {package.sha256}")
+    def report(self, packages: Sequence[PackageResult]) -> None:
+        """Print each package's facts and leave them where later script lines of the step can read them."""
+        for package in packages:
+            self.log_info(f"Package: {package.path}")
+            files = f"Files: {package.file_count}, size" if package.file_count is not None else "Size"
+            self.log_info(f"{files}: {package.size:,} bytes, SHA-256: {package.sha256}")
         storage = self.settings.results.shared_storage_dir
         if storage:
-            env_file = write_result_files(package, storage)
+            env_file = write_result_files(packages[0], storage, packages)
             self.log_info(f"Package details for later script lines: source {env_file}")
 
     def interrupted(self, how: str) -> str:
         """The closing line for Ctrl-C or SIGTERM, true to what was already done."""
         package = self.package
+        if package is None and self.phase is Phase.PUSHING:
+            return (f"{how} while pushing to {self.settings.octopus.server}: Octopus may not have every package of "
+                    "PACKAGES or its build information; run the step again to push the rest.")
         if package is None:
             return f"{how}: no package was written."
         if self.phase is Phase.PUSHING:
@@ -89,6 +110,7 @@ def _connect(settings: Settings) -> AbstractContextManager:
     from octopus_pack.octopus.push import OctopusPush  # HTTP, git and delta code load only when pushing
 
     return OctopusPush(settings.octopus, settings.build)
+
 
 
 def _quiet_third_party_debug() -> None:

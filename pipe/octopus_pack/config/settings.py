@@ -16,13 +16,16 @@ from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
 from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
+from octopus_pack.config.packages import listed_packages, push_only
+from octopus_pack.errors import PipeError
 from octopus_pack.pack.packager import PackRequest
+from octopus_pack.package_result import PackageResult
 
 PACK_VARIABLES = (
     "ID", "FORMAT", "VERSION", "SOURCE_PATH", "OUTPUT_PATH", "INCLUDE", "EXCLUDE", "OVERWRITE", "COMPRESSION_LEVEL",
     "AUTHORS", "TITLE", "DESCRIPTION", "RELEASE_NOTES", "RELEASE_NOTES_FILE", "SOURCE_DATE_EPOCH", "EXTRA_ARGS",
 )
-VARIABLES = (*PACK_VARIABLES, *OCTOPUS_VARIABLES, "DEBUG")
+VARIABLES = (*PACK_VARIABLES, *OCTOPUS_VARIABLES, "PACKAGES", "DEBUG")
 """Every variable the README documents, in its order."""
 
 TOOLKIT_SCHEMA = {name: {"type": "string", "required": False} for name in VARIABLES}
@@ -33,7 +36,7 @@ class Results:
     """Where the package's facts go, and how the closing line names the package's folder."""
 
     shared_storage_dir: Path | None  # BITBUCKET_PIPE_SHARED_STORAGE_DIR: package.env for later script lines
-    shown_output_path: str  # OUTPUT_PATH as written in the pipeline
+    shown_output_path: str  # OUTPUT_PATH as written in the pipeline ("" when nothing is packed)
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,12 @@ class Logging:
 class Settings:
     """Everything one run needs, checked before any work starts."""
 
-    pack: PackRequest
+    pack: PackRequest | None  # None: PACKAGES without the packing variables, so only push
     octopus: OctopusSettings | None  # None: only pack
     build: BitbucketBuild
     results: Results
     logging: Logging
+    packages: tuple[PackageResult, ...] = ()  # PACKAGES: files built elsewhere, pushed after the packed package
 
 
 def read_environment() -> dict[str, str]:
@@ -66,13 +70,26 @@ def debug_requested(env: Mapping[str, str]) -> bool:
 def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
     debug = values.boolean(env, "DEBUG", False)
-    pack = pack_settings_from(env, cwd)
+    pack = None if push_only(env) else pack_settings_from(env, cwd)
     octopus = octopus_settings_from(env)
+    if values.array(env, "PACKAGES") and octopus is None:
+        raise PipeError(_nowhere_to_push(env))
+    packages = listed_packages(env, cwd, (pack.request.package_id, pack.request.version) if pack else None)
     storage = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR", "").strip()
     return Settings(
-        pack=pack.request,
+        pack=pack.request if pack else None,
         octopus=octopus,
         build=bitbucket_build_from(env, working_dir=cwd),
-        results=Results(Path(storage) if storage else None, pack.shown_output_path),
-        logging=Logging(debug, logging.DEBUG if debug else pack.log_level),
+        results=Results(Path(storage) if storage else None, pack.shown_output_path if pack else ""),
+        logging=Logging(debug, logging.DEBUG if debug else pack.log_level if pack else None),
+        packages=packages,
     )
+
+
+def _nowhere_to_push(env: Mapping[str, str]) -> str:
+    """PACKAGES only pushes: without a server (or with both pushes turned off) it could do nothing."""
+    if any(values.given(env, name, 1 << 16) for name in ("OCTOPUS_SERVER", "OCTOPUS_URL")):
+        return ("PACKAGES lists files to push, but PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false: set "
+                "PUSH_PACKAGE: 'true', or remove PACKAGES.")
+    return ("PACKAGES lists files to push, but OCTOPUS_SERVER is not set: add OCTOPUS_SERVER and a credential such "
+            "as OCTOPUS_APIKEY, or remove PACKAGES.")

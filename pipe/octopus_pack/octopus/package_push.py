@@ -4,6 +4,7 @@ import base64
 import binascii
 import logging
 import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
@@ -24,12 +25,21 @@ from octopus_pack.sizes import format_size
 log = logging.getLogger(__name__)
 
 
+class PackageOutcome(Enum):
+    """What one package push did, as the closing line counts it."""
+
+    UPLOADED = "uploaded"
+    UPLOADED_AS_DELTA = "uploaded as a delta"
+    IDENTICAL = "already there with identical content"
+    KEPT = "already there with other content, kept (OVERWRITE_MODE IgnoreIfExists)"
+
+
 class LocalPackage:
     """The file being pushed, with its SHA-1 (what Octopus reports as Hash), computed while it was written."""
 
     def __init__(self, package: PackageResult) -> None:
         self.path = Path(package.path)
-        self.file_name = self.path.name
+        self.file_name = package.upload_name
         self.package_id = package.package_id
         self.version = package.version
         self.size = package.size
@@ -46,34 +56,35 @@ class PackagePush:
         self.settings = settings
         self.params = {"overwriteMode": settings.overwrite_mode.value}
 
-    def run(self) -> None:
+    def run(self) -> PackageOutcome:
         log.info(
             f"Pushing {self.package.file_name} ({format_size(self.package.size)}) to space {self.space} "
             f"(OVERWRITE_MODE {self.settings.overwrite_mode.value})."
         )
-        if self._settled_by_server_copy():
-            return
-        if self.settings.delta_compression and self._push_delta():
-            return
-        self._push_whole()
+        settled = self._settled_by_server_copy()
+        if settled is not None:
+            return settled
+        if self.settings.delta_compression and (through_delta := self._push_delta()) is not None:
+            return through_delta
+        return self._push_whole()
 
     # --- the server's copy ----------------------------------------------------------------------------------------
 
-    def _settled_by_server_copy(self) -> bool:
-        """True when what the server already holds decides the push without an upload (re-runs, keep modes)."""
+    def _settled_by_server_copy(self) -> PackageOutcome | None:
+        """The outcome when what the server already holds decides the push without an upload (re-runs, keep modes)."""
         try:
             existing = find_package(self.client, self.space, self.package.package_id, self.package.version)
         except LookupFailed as error:
             log.warning(f"Could not check whether the server already has {self.package.file_name} ({error}); "
                         "uploading, and the server applies OVERWRITE_MODE itself.")
-            return False
+            return None
         if existing is None:
-            return False
+            return None
         name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
         if existing.sha1 == ours:
             log.info(f"Octopus already holds identical content for {name} (space {self.space}, SHA-1 {ours}): "
                      "nothing to upload.")
-            return True
+            return PackageOutcome.IDENTICAL
         if mode is OverwriteMode.FAIL_IF_EXISTS:
             raise PipeError(
                 f"{name} is already in Octopus (space {self.space}) with different content (SHA-1 "
@@ -83,9 +94,9 @@ class PackagePush:
             )
         if mode is OverwriteMode.IGNORE_IF_EXISTS:
             self._warn_kept_different()
-            return True
+            return PackageOutcome.KEPT
         log.info(f"{name} is on the server with different content: replacing it (OVERWRITE_MODE OverwriteExisting).")
-        return False
+        return None
 
     def _server_has_package(self) -> bool:
         """After a cut-off upload: does the server hold this ID and version with our exact bytes?"""
@@ -98,11 +109,11 @@ class PackagePush:
 
     # --- delta ----------------------------------------------------------------------------------------------------
 
-    def _push_delta(self) -> bool:
-        """True when the server now has the package; False to fall back to uploading the whole file."""
+    def _push_delta(self) -> PackageOutcome | None:
+        """The outcome when the server now has the package; None to fall back to uploading the whole file."""
         signature = self._delta_signature()
         if signature is None:
-            return False
+            return None
         base_version, signature_bytes = signature
         from octopus_pack.octodiff import OctodiffError, build_delta  # numpy loads only when a delta is built
 
@@ -112,14 +123,14 @@ class PackagePush:
             except OctodiffError as error:
                 log.warning(f"Could not build a delta against version {base_version} ({error}); "
                             "uploading the whole package instead.")
-                return False
+                return None
             limit = self.settings.delta_size_limit
             if not self.package.size or delta_size > limit * self.package.size:
                 log.info(
                     f"A delta against version {base_version} would be {format_size(delta_size)}, more than "
                     f"{limit:.0%} of the package: uploading the whole package instead."
                 )
-                return False
+                return None
             log.info(f"Uploading a {format_size(delta_size)} delta against version {base_version}.")
             delta.seek(0)
             path = f"{self.space.api}/packages/{_segment(self.package.package_id)}/{_segment(base_version)}/delta"
@@ -129,20 +140,19 @@ class PackagePush:
                 if self._server_has_package():
                     log.info(f"The delta upload was cut off ({error}), but the server has the package with the "
                              "same SHA-1: nothing more to do.")
-                    return True
+                    return PackageOutcome.UPLOADED_AS_DELTA
                 log.warning(f"The delta upload failed ({error}); uploading the whole package instead.")
-                return False
+                return None
         if response.status_code < 300 or response.status_code in (401, 403, 409) or _says_exists(response, self.client):
             # A whole upload would be refused the same way. Unlike Octopus.Client we do fall back on other 400s:
             # one may mean the server could not apply our delta, and then the whole file still gets through.
             saving = f"uploaded {format_size(delta_size)} delta instead of {format_size(self.package.size)}"
-            self._conclude(response, saving)
-            return True
+            return self._conclude(response, saving, PackageOutcome.UPLOADED_AS_DELTA)
         log.warning(
             f"The delta upload was refused (HTTP {response.status_code}: {self.client.error_text(response)}); "
             "uploading the whole package instead."
         )
-        return False
+        return None
 
     def _delta_signature(self) -> tuple[str, bytes] | None:
         """The server's chosen base version and its Octodiff signature, or None to upload the whole file."""
@@ -165,7 +175,7 @@ class PackagePush:
 
     # --- whole file -----------------------------------------------------------------------------------------------
 
-    def _push_whole(self) -> None:
+    def _push_whole(self) -> PackageOutcome:
         """Upload the file; retries go through post_with_recovery, which first asks what the server kept."""
         def send() -> requests.Response:
             with self.package.path.open("rb") as stream:
@@ -173,8 +183,9 @@ class PackagePush:
 
         response = post_with_recovery(self.client, self.settings, self.package.file_name, send,
                                       self._server_has_package)
-        if response is not None:
-            self._conclude(response, f"uploaded {format_size(self.package.size)}")
+        if response is None:
+            return PackageOutcome.UPLOADED
+        return self._conclude(response, f"uploaded {format_size(self.package.size)}", PackageOutcome.UPLOADED)
 
     def _post(self, path: str, stream: BinaryIO, size: int) -> requests.Response:
         progress = UploadProgress(self.package.file_name, size, self.settings.progress_interval)
@@ -182,8 +193,9 @@ class PackagePush:
 
     # --- answers --------------------------------------------------------------------------------------------------
 
-    def _conclude(self, response: requests.Response, transferred: str) -> None:
-        """Report a verified success, or raise the one-line PipeError that explains the refusal."""
+    def _conclude(self, response: requests.Response, transferred: str, uploaded: PackageOutcome) -> PackageOutcome:
+        """Report a verified success and return its outcome, or raise the one-line PipeError that explains the refusal.
+        """
         if response.status_code >= 300:
             raise self._refusal(response)
         name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
@@ -191,7 +203,7 @@ class PackagePush:
         if stored != ours:
             if mode is OverwriteMode.IGNORE_IF_EXISTS:  # another run stored its build between our look-up and upload
                 self._warn_kept_different()
-                return
+                return PackageOutcome.KEPT
             raise PipeError(
                 f"Octopus answered the upload of {name} with SHA-1 {stored or '(none)'}, but this build's is {ours}: "
                 "the file was changed on the way or replaced at the same moment by another run. Run the step again."
@@ -202,8 +214,10 @@ class PackagePush:
             log.info(f"Pushed {name} to Octopus: replaced the existing package ({transferred}).")
         elif mode is OverwriteMode.IGNORE_IF_EXISTS:
             log.info(f"Octopus already held identical content for {name}; it was kept (OVERWRITE_MODE IgnoreIfExists).")
+            return PackageOutcome.IDENTICAL
         else:
             log.info(f"Pushed {name} to Octopus: created ({transferred}).")
+        return uploaded
 
     def _verified(self, response: requests.Response) -> str:
         """The stored copy's SHA-1 from an Octopus package resource for this ID and version; PipeError otherwise."""
@@ -246,9 +260,10 @@ class PackagePush:
         return PipeError(f"Octopus refused {name} (HTTP {status}): {text}")
 
 
-def push_package(client: OctopusClient, space: Space, package: PackageResult, settings: OctopusSettings) -> None:
+def push_package(client: OctopusClient, space: Space, package: PackageResult,
+                 settings: OctopusSettings) -> PackageOutcome:
     """Push `package` to `space`; logs what happened, raises PipeError when the server did not take it."""
-    PackagePush(client, space, package, settings).run()
+    return PackagePush(client, space, package, settings).run()
 
 
 def _says_exists(response: requests.Response, client: OctopusClient) -> bool:

@@ -9,7 +9,7 @@ from octopus_pack.errors import PipeError
 from octopus_pack.octopus.build_information import push_build_information
 from octopus_pack.octopus.client import OctopusClient, user_agent
 from octopus_pack.octopus.connection import check_server
-from octopus_pack.octopus.package_push import push_package
+from octopus_pack.octopus.package_push import PackageOutcome, push_package
 from octopus_pack.octopus.spaces import resolve_space
 from octopus_pack.package_result import PackageResult
 
@@ -44,8 +44,8 @@ class OctopusPush:
     def __exit__(self, *exc_info: object) -> None:
         self.client.__exit__(*exc_info)
 
-    def push(self, package: PackageResult) -> None:
-        """Build information first, then the package; PipeError when anything is refused.
+    def push(self, package: PackageResult) -> PackageOutcome | None:
+        """Build information first, then the package (None when PUSH_PACKAGE is false); PipeError when refused.
 
         With Automatic Release Creation the package push creates the release, and the release snapshot
         copies the build information there is at that moment: pushed later, its commits and work items
@@ -59,8 +59,9 @@ class OctopusPush:
                     raise
                 raise PipeError(f"{str(error).rstrip('.')}. {package.path.name} was not pushed: build information "
                                 "goes first, so that a release created by the package push includes it.") from None
-        if self.settings.push_package:
-            push_package(self.client, self.space, package, self.settings)
+        if not self.settings.push_package:
+            return None
+        return push_package(self.client, self.space, package, self.settings)
 
 
 def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BitbucketBuild) -> None:
