@@ -82,6 +82,9 @@ BAD_VALUES: dict[str, list[dict[str, str]]] = {
                                        {"BUILD_INFORMATION_COMMIT_LIMIT": "10001"},
                                        {"BUILD_INFORMATION_COMMIT_LIMIT": "abc"},
                                        {"BUILD_INFORMATION_COMMIT_LIMIT": HUGE_NUMBER}],
+    "PACKAGES": [{**SERVER, "PACKAGES": "missing/*.jar"}, {**SERVER, "PACKAGES": "src"},
+                 {**SERVER, "PACKAGES": "src/app.js"}, {**SERVER, "PACKAGES": "big.txt"}, {"PACKAGES": "src/*"},
+                 {**SERVER, "PACKAGES_COUNT": "x"}, {**SERVER, **_list("PACKAGES", "a" * 5000)}],
     "DEBUG": [{"DEBUG": "maybe"}, {"DEBUG": "2"}, {"DEBUG": "enabled"}],
 }
 CASES = [(name, change) for name, changes in BAD_VALUES.items() for change in changes]

@@ -281,3 +281,42 @@ def test_an_unreadable_file_is_named(clone, octopus):
     assert closing_line(run) == ("PACKAGES file dist/B.1.0.0.zip cannot be read (No such file or directory): check "
                                  "that the build wrote it and that the pipe may read it.")
     assert octopus.requests == [] and octopus.packages() == []
+
+
+def test_with_push_package_false_only_the_build_information_of_each_file_is_pushed(clone, octopus):
+    write(clone / "dist", {"A.1.0.0.zip": GOOD_ZIP, "B.2.0.0.tgz": tar_bytes(CONTENT, "w:gz")})
+    run = run_pipe_natively(push_env(clone, octopus, ["dist/*"], PUSH_PACKAGE="false"), clone)
+    assert run.returncode == 0, run.output
+    assert closing_line(run) == (f"Pushed 2 packages to {octopus.url}: 2 with build information only "
+                                 "(PUSH_PACKAGE is false).")
+    assert octopus.packages() == [] and uploads(octopus) == []
+    assert octopus.build_information_for("A", "1.0.0") and octopus.build_information_for("B", "2.0.0")
+
+
+@pytest.mark.parametrize(("name", "identity"), [
+    ("Shop.Web.1.4.0.tar.gz", ("Shop.Web", "1.4.0", "tar.gz")),
+    ("SHOP.1.0.0-RC.1+sha.5.TAR.BZ2", ("SHOP", "1.0.0-RC.1+sha.5", "TAR.BZ2")),
+    ("my_app-x.2.0.0.0.Jar", ("my_app-x", "2.0.0.0", "Jar")),
+    ("Legacy.1.tar.Z", ("Legacy", "1", "tar.Z")),
+])
+def test_the_id_and_version_are_read_from_the_name_as_octopus_does(tmp_path, name, identity):
+    from octopus_pack.package_files import read_package_file
+
+    data = {"tar.gz": tar_bytes(CONTENT, "w:gz"), "tar.bz2": tar_bytes(CONTENT, "w:bz2"), "jar": GOOD_ZIP,
+            "tar.z": b"\x1f\x9d\x90data"}[identity[2].lower()]
+    (tmp_path / name).write_bytes(data)
+    package = read_package_file(tmp_path / name, name)
+    assert (package.package_id, package.version, package.format) == identity
+    assert package.upload_name == name
+    assert package.sha1 == hashlib.sha1(data).hexdigest() and package.sha256 == hashlib.sha256(data).hexdigest()
+    assert package.size == len(data) and package.file_count is None
+
+
+@pytest.mark.parametrize(("left", "right", "same"), [
+    ("1.0", "1.0.0", True), ("1.0.0.0", "1", True), ("1.0.0-Beta", "1.0-beta", True), ("1.0.0+abc", "1.0.0", True),
+    ("1.0.1", "1.0.0", False), ("1.0.0-beta", "1.0.0", False), ("1.0.0-beta.1", "1.0.0-beta.2", False),
+])
+def test_octopus_version_equality(left, right, same):
+    from octopus_pack.octopus.answers import same_version
+
+    assert same_version(left, right) is same
