@@ -47,7 +47,8 @@ class OctopusPackPipe(Pipe):
         settings = self.settings
         if settings.logging.level is not None:
             logging.getLogger().setLevel(settings.logging.level)
-        self.log_debug(f"Resolved options: {settings.pack}")
+        self.log_debug(f"Resolved options: {settings.pack}" if settings.pack else
+                       f"Nothing to pack; PACKAGES: {', '.join(str(package.path) for package in settings.packages)}")
         if settings.octopus:
             self.log_debug(f"Octopus: {settings.octopus.describe()}")
 

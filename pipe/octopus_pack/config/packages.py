@@ -13,18 +13,21 @@ PACKING_VARIABLES = ("ID", "FORMAT", "VERSION", "SOURCE_PATH", "OUTPUT_PATH")
 """Without any of these, a step with PACKAGES packs nothing and only pushes."""
 
 
-def push_only(env: Mapping[str, str]) -> bool:
+def package_patterns(env: Mapping[str, str]) -> list[str]:
+    """PACKAGES as written: a Bitbucket array, or a plain string for one item."""
+    return values.array(env, "PACKAGES")
+
+
+def push_only(env: Mapping[str, str], patterns: list[str]) -> bool:
     """PACKAGES given and no packing variable: nothing is packed. Some packing variables: packing asks for the rest."""
-    return bool(values.array(env, "PACKAGES")) and not any(values.text(env, name, 1 << 16) is not None
-                                                           for name in PACKING_VARIABLES)
+    return bool(patterns) and not any(env.get(name, "").strip() for name in PACKING_VARIABLES)
 
 
-def listed_packages(env: Mapping[str, str], cwd: Path, packed: tuple[str, str] | None) -> tuple[PackageResult, ...]:
-    """Every file PACKAGES matches, in its order (one pattern's matches sorted by path), read and checked.
+def listed_packages(patterns: list[str], cwd: Path, packed: tuple[str, str] | None) -> tuple[PackageResult, ...]:
+    """Every file the patterns match, in their order (one pattern's matches sorted by path), read and checked.
 
     `packed` is the ID and version the step packs, if it packs: a listed file may not repeat it.
     """
-    patterns = values.array(env, "PACKAGES")
     if not patterns:
         return ()
     from octopus_pack.package_files import check_unique, read_package_file  # only steps with PACKAGES need them

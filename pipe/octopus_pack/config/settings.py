@@ -16,7 +16,7 @@ from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
 from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
-from octopus_pack.config.packages import listed_packages, push_only
+from octopus_pack.config.packages import listed_packages, package_patterns, push_only
 from octopus_pack.errors import PipeError
 from octopus_pack.pack.packager import PackRequest
 from octopus_pack.package_result import PackageResult
@@ -70,11 +70,12 @@ def debug_requested(env: Mapping[str, str]) -> bool:
 def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
     debug = values.boolean(env, "DEBUG", False)
-    pack = None if push_only(env) else pack_settings_from(env, cwd)
+    patterns = package_patterns(env)
+    pack = None if push_only(env, patterns) else pack_settings_from(env, cwd)
     octopus = octopus_settings_from(env)
-    if values.array(env, "PACKAGES") and octopus is None:
+    if patterns and octopus is None:
         raise PipeError(_nowhere_to_push(env))
-    packages = listed_packages(env, cwd, (pack.request.package_id, pack.request.version) if pack else None)
+    packages = listed_packages(patterns, cwd, (pack.request.package_id, pack.request.version) if pack else None)
     storage = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR", "").strip()
     return Settings(
         pack=pack.request if pack else None,
