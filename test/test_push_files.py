@@ -320,3 +320,28 @@ def test_octopus_version_equality(left, right, same):
     from octopus_pack.octopus.answers import same_version
 
     assert same_version(left, right) is same
+
+
+def test_listed_files_go_over_every_route_and_survive_a_dropped_answer(route, tmp_path):
+    """HTTP, HTTPS with OCTOPUS_CA_BUNDLE, and both through tinyproxy; the first answer is lost after storing."""
+    write(tmp_path / "build" / "web", {"Front.1.0.0.tgz": tar_bytes(CONTENT, "w:gz")})
+    write(tmp_path / "build" / "api", {"Api.1.0.0.war": zip_bytes({"WEB-INF/web.xml": b"<web-app/>"})})
+    route.octopus.drop_next("upload")
+    env = {**route.pipe_env(), "PACKAGES": "build/**/*.*", "PUSH_BUILD_INFORMATION": "false"}
+    run = run_pipe_natively(env, tmp_path)
+    assert run.returncode == 0, run.output
+    assert closing_line(run) == f"Pushed 2 packages to {route.octopus.url}: 2 uploaded."
+    assert route.octopus.package_bytes("Api", "1.0.0") == (tmp_path / "build/api/Api.1.0.0.war").read_bytes()
+    assert route.octopus.package_bytes("Front", "1.0.0") == (tmp_path / "build/web/Front.1.0.0.tgz").read_bytes()
+    assert len(route.octopus.stored_copies("Api", "1.0.0")) == 1  # the dropped upload was not sent twice
+
+
+def test_ignore_if_exists_keeps_a_different_copy_and_says_so(clone, octopus):
+    old = zip_bytes({"a": b"old"})
+    write(clone / "dist", {"A.1.0.0.zip": zip_bytes({"a": b"new"})})
+    octopus.add_package("A.1.0.0.zip", old)
+    run = run_pipe_natively(push_env(clone, octopus, ["dist/A.1.0.0.zip"], OVERWRITE_MODE="IgnoreIfExists"), clone)
+    assert run.returncode == 0, run.output
+    assert closing_line(run) == (f"Pushed 1 package to {octopus.url}: 1 already there with other content, kept "
+                                 "(OVERWRITE_MODE IgnoreIfExists).")
+    assert uploads(octopus) == [] and octopus.package_bytes("A", "1.0.0") == old
