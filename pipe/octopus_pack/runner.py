@@ -52,22 +52,18 @@ class OctopusPackPipe(Pipe):
         if settings.octopus:
             self.log_debug(f"Octopus: {settings.octopus.describe()}")
 
-        if settings.octopus:
-            from octopus_pack.octopus.push_list import push_in_order, tally  # loads the HTTP code: only to push
+        if settings.pack is None:  # PACKAGES alone: push files built elsewhere, pack nothing
+            self.push_listed()
+            return
         with ExitStack() as later:
             destination = later.enter_context(_connect(settings)) if settings.octopus else None
-            if settings.pack is None and destination and settings.octopus:  # PACKAGES alone: nothing to pack
-                self.report(settings.packages)
-                self.phase = Phase.PUSHING
-                pushed = push_in_order(destination, settings.packages)
-                count = f"{len(pushed)} package{'s' if len(pushed) != 1 else ''}"
-                self.success(f"Pushed {count} to {settings.octopus.server}: {tally(pushed)}.")
-                return
             self.phase = Phase.PACKING
             package = self.package = build_package(settings.pack, self.head_start)
             self.phase = Phase.WRITTEN
             self.report((package, *settings.packages))
             if destination:
+                from octopus_pack.octopus.push_list import push_in_order, tally  # with the HTTP code: only to push
+
                 self.phase = Phase.PUSHING
                 pushed = push_in_order(destination, (package, *settings.packages))
         shown = f"{settings.results.shown_output_path.rstrip('/')}/{package.path.name}"
@@ -80,6 +76,19 @@ class OctopusPackPipe(Pipe):
             to = f" and pushed it to {settings.octopus.server}"
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "
                      f"{package.size:,} bytes){to}.")
+
+    def push_listed(self) -> None:
+        """Push the PACKAGES files one after another, and close with how many were uploaded or already there."""
+        from octopus_pack.octopus.push_list import push_in_order, tally
+
+        settings, packages = self.settings, self.settings.packages
+        assert settings.octopus is not None, "settings_from refuses PACKAGES without a server"
+        with _connect(settings) as destination:
+            self.report(packages)
+            self.phase = Phase.PUSHING
+            pushed = push_in_order(destination, packages)
+        count = f"{len(pushed)} package{'s' if len(pushed) != 1 else ''}"
+        self.success(f"Pushed {count} to {settings.octopus.server}: {tally(pushed)}.")
 
     def report(self, packages: Sequence[PackageResult]) -> None:
         """Print each package's facts and leave them where later script lines of the step can read them."""
@@ -95,7 +104,7 @@ class OctopusPackPipe(Pipe):
     def interrupted(self, how: str) -> str:
         """The closing line for Ctrl-C or SIGTERM, true to what was already done."""
         package = self.package
-        if package is None and self.phase is Phase.PUSHING:
+        if package is None and self.phase is Phase.PUSHING and self.settings.octopus:
             return (f"{how} while pushing to {self.settings.octopus.server}: Octopus may not have every package of "
                     "PACKAGES or its build information; run the step again to push the rest.")
         if package is None:
