@@ -298,6 +298,7 @@ def test_with_push_package_false_only_the_build_information_of_each_file_is_push
     ("SHOP.1.0.0-RC.1+sha.5.TAR.BZ2", ("SHOP", "1.0.0-RC.1+sha.5", "TAR.BZ2")),
     ("my_app-x.2.0.0.0.Jar", ("my_app-x", "2.0.0.0", "Jar")),
     ("Legacy.1.tar.Z", ("Legacy", "1", "tar.Z")),
+    ("Acme_2.1.0.0.jar", ("Acme_2", "1.0.0", "jar")),
 ])
 def test_the_id_and_version_are_read_from_the_name_as_octopus_does(tmp_path, name, identity):
     from octopus_pack.package_files import read_package_file

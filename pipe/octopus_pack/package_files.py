@@ -62,7 +62,9 @@ _PACKAGE_ID = r"\w+([_.-]\w+)*?"
 _IDENTITY = re.compile(rf"(?P<id>{_PACKAGE_ID})\.(?P<version>{_VERSION})")
 _VERSION_ONLY = re.compile(_VERSION)
 _ID_ONLY = re.compile(r"\w+([_.-]\w+)*")
-_MAVEN_STYLE_END = re.compile(r"[-_]\d+$")  # `app-1` read from app-1.0.0.jar: the version began at the dash
+# Maven's `app-1.0.0.jar` is read as package `app-1` version `0.0`: an ID ending in a dash and a number is taken
+# for a misread (Octopus's docs advise against numbers in IDs for this reason). `Acme_2.1.0.0` reads as meant.
+_MAVEN_STYLE_END = re.compile(r"-\d+$")
 
 HEADER_BYTES = 512  # enough for every magic number above, a tar's at 257 included
 CHUNK_BYTES = 1 << 20
