@@ -9,14 +9,16 @@ import io
 import json
 import os
 import random
+import signal
 import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from fixtures_pipe import run_pipe_natively
+from fixtures_pipe import PIPE_ENTRY, run_pipe_natively
 from test_pipe_push_native import make_clone
 
 NUSPEC = ('<?xml version="1.0" encoding="utf-8"?>\n'
@@ -346,3 +348,22 @@ def test_ignore_if_exists_keeps_a_different_copy_and_says_so(clone, octopus):
     assert closing_line(run) == (f"Pushed 1 package to {octopus.url}: 1 already there with other content, kept "
                                  "(OVERWRITE_MODE IgnoreIfExists).")
     assert uploads(octopus) == [] and octopus.package_bytes("A", "1.0.0") == old
+
+
+def test_a_cancelled_push_of_listed_files_says_what_octopus_may_lack(tmp_path, octopus):
+    from test_interrupts import closing_line as stopped_line
+    from test_interrupts import wait_for_request
+
+    write(tmp_path / "dist", {"A.1.0.0.zip": GOOD_ZIP})
+    octopus.set_delay("upload", 30)
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), "OCTOPUS_SERVER": octopus.url,
+           "OCTOPUS_APIKEY": octopus.api_key, "PACKAGES": "dist/*.zip", "PUSH_BUILD_INFORMATION": "false"}
+    process = subprocess.Popen([sys.executable, str(PIPE_ENTRY)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    wait_for_request(octopus, "upload", process)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 1, output
+    assert stopped_line(output) == (
+        f"✖ Stopped by signal 15 while pushing to {octopus.url}: Octopus may not have every file of PACKAGES or its "
+        "build information; run the step again to push the rest (files already there are not uploaded again).")

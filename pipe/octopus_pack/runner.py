@@ -105,13 +105,16 @@ class OctopusPackPipe(Pipe):
         """The closing line for Ctrl-C or SIGTERM, true to what was already done."""
         package = self.package
         if package is None and self.phase is Phase.PUSHING and self.settings.octopus:
-            return (f"{how} while pushing to {self.settings.octopus.server}: Octopus may not have every package of "
-                    "PACKAGES or its build information; run the step again to push the rest.")
+            return (f"{how} while pushing to {self.settings.octopus.server}: Octopus may not have every file of "
+                    "PACKAGES or its build information; run the step again to push the rest (files already there "
+                    "are not uploaded again).")
         if package is None:
             return f"{how}: no package was written."
         if self.phase is Phase.PUSHING:
+            listed = ", the PACKAGES files" if self.settings.packages else ""
             return (f"{how} while pushing to {self.settings.octopus.server}: the package {package.path} is complete "
-                    "on disk, but Octopus may not have it or its build information; run the step again to push.")
+                    f"on disk, but Octopus may not have it{listed} or its build information; run the step again to "
+                    "push.")
         return f"{how} after the package was written: {package.path} is complete (SHA-256 {package.sha256})."
 
 
