@@ -1,8 +1,10 @@
 """octopus-pack pipe: pack files into an Octopus package (zip or nupkg), then optionally push it to Octopus.
 
-Run as a Bitbucket pipe, with `docker run`, or natively: `python3 pipe/pipe.py` with the same variables.
+Run as a Bitbucket pipe, with `docker run`, or natively: `.venv/bin/python pipe/pipe.py` with the same variables
+(`python3 dev.py sample` creates .venv).
 """
 
+import importlib.util
 import signal
 import sys
 import traceback
@@ -23,17 +25,29 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _fail(message: str) -> None:
-    """The one closing line: secrets masked, anything that could break it into several lines escaped."""
+    """The one closing line, as written (names, files and URLs keep their case): secrets masked, anything that
+    could break it into several lines escaped."""
     line = mask(message)
     line = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in line)
-    from bitbucket_pipes_toolkit import fail  # loaded already, unless the settings were wrong
+    try:
+        from bitbucket_pipes_toolkit import fail  # loaded already, unless the settings were wrong
+    except ImportError:  # run without the requirements: the same line, uncoloured
+        print(f"✖ {line}", flush=True)
+        sys.exit(1)
+    fail(line)
 
-    fail(line[:1].upper() + line[1:])
+
+def _requirements_missing(module: str) -> str:
+    return (f"This Python ({sys.executable}) lacks the pipe's requirements (no module named '{module}'): run "
+            "'python3 dev.py sample' once, then '.venv/bin/python pipe/pipe.py' with the same variables; or run the "
+            "Docker image.")
 
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # so a cancelled step still removes partial files
     install_mask()  # every line printed from here on, ours, the toolkit's, urllib3's and the final ✖, is masked
+    if importlib.util.find_spec("bitbucket_pipes_toolkit") is None:  # a plain python3, not the .venv or the image
+        _fail(_requirements_missing("bitbucket_pipes_toolkit"))
     env = read_environment()
     debug = debug_requested(env)
     pipe: OctopusPackPipe | None = None
@@ -52,6 +66,8 @@ def main() -> None:
         how = f"Stopped by signal {stop.signum}"
         _fail(pipe.interrupted(how) if pipe else f"{how}: no package was written.")
     except Exception as error:  # a bug, not bad input: still one line, the traceback only with DEBUG
+        if isinstance(error, ModuleNotFoundError) and error.name and not error.name.startswith("octopus_pack"):
+            _fail(_requirements_missing(error.name))  # some requirements installed, not all
         if debug:
             traceback.print_exc()
         _fail(f"Unexpected error ({type(error).__name__}: {error}). Please report it with DEBUG: 'true' output.")

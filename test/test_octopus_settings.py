@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from octopus_pack.config.notices import Notice
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OverwriteMode, octopus_settings_from
@@ -22,10 +23,11 @@ def test_no_server_means_nothing_to_push():
     assert settings_from({}) is None
 
 
-def test_a_key_without_a_server_is_reported_and_ignored(caplog):
-    assert settings_from({"OCTOPUS_APIKEY": KEY}) is None
-    assert "OCTOPUS_SERVER is not" in caplog.text
-    assert KEY not in caplog.text
+def test_a_key_without_a_server_is_a_warning_and_ignored():
+    found: list[Notice] = []
+    assert octopus_settings_from({"OCTOPUS_APIKEY": KEY}, found) is None
+    assert found == [Notice(logging.WARNING, "OCTOPUS_APIKEY is set but OCTOPUS_SERVER is not, so nothing is pushed "
+                                             "to Octopus.")]
 
 
 def test_defaults_follow_octo():
@@ -118,11 +120,12 @@ def test_values_of_the_wrong_type_are_one_line_errors(name, value):
     assert "\n" not in str(raised.value)
 
 
-def test_nothing_to_push_when_both_pushes_are_off(caplog):
-    caplog.set_level(logging.INFO)
+def test_nothing_to_push_when_both_pushes_are_off_is_a_warning():
     env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "PUSH_PACKAGE": "false", "PUSH_BUILD_INFORMATION": "false"}
-    assert settings_from(env) is None
-    assert "nothing is pushed" in caplog.text
+    found: list[Notice] = []
+    assert octopus_settings_from(env, found) is None
+    assert found == [Notice(logging.WARNING, "PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is "
+                                             "pushed to Octopus.")]
 
 
 @pytest.mark.parametrize(
@@ -178,11 +181,11 @@ def test_string_flags_use_the_one_vocabulary():
     assert not settings.delta_compression and settings.push_package
 
 
-def test_a_normalised_address_is_logged_without_the_rest(caplog):
-    caplog.set_level(logging.INFO)
-    settings_from({"OCTOPUS_SERVER": f"{SERVER}/app?apikey={KEY}", "OCTOPUS_APIKEY": KEY})
-    assert f"Using {SERVER} as the Octopus server address" in caplog.text
-    assert KEY not in caplog.text
+def test_a_normalised_address_is_noted_without_the_rest():
+    found: list[Notice] = []
+    octopus_settings_from({"OCTOPUS_SERVER": f"{SERVER}/app?apikey={KEY}", "OCTOPUS_APIKEY": KEY}, found)
+    assert found == [Notice(logging.INFO, f"Using {SERVER} as the Octopus server address (the rest of OCTOPUS_SERVER "
+                                          "is not needed).")]
 
 
 @pytest.mark.parametrize("unexpanded", ["$OCTOPUS_SERVER", "${OCTOPUS_SERVER}", "  "])

@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from octopus_pack.config import values
+from octopus_pack.config import notices, values
 from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
 from octopus_pack.config.booleans import parse_boolean
-from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
+from octopus_pack.config.notices import Notice
+from octopus_pack.config.octopus import ALIASES, OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
+from octopus_pack.config.typos import likely_typos
 from octopus_pack.pack.packager import PackRequest
 
 PACK_VARIABLES = (
@@ -23,7 +25,9 @@ PACK_VARIABLES = (
     "AUTHORS", "TITLE", "DESCRIPTION", "RELEASE_NOTES", "RELEASE_NOTES_FILE", "SOURCE_DATE_EPOCH", "EXTRA_ARGS",
 )
 VARIABLES = (*PACK_VARIABLES, *OCTOPUS_VARIABLES, "DEBUG")
-"""Every variable the README documents, in its order."""
+"""Every variable the README documents, in its order: the one list the toolkit's schema and the typo check use."""
+LIST_VARIABLES = ("INCLUDE", "EXCLUDE", "AUTHORS", "EXTRA_ARGS")
+"""Variables a YAML list can give, which reach the pipe as NAME_COUNT, NAME_0, NAME_1, ..."""
 
 TOOLKIT_SCHEMA = {name: {"type": "string", "required": False} for name in VARIABLES}
 
@@ -51,6 +55,7 @@ class Settings:
     build: BitbucketBuild
     results: Results
     logging: Logging
+    notices: tuple[Notice, ...] = ()  # warnings found on the way, for the runner to log once logging is set up
 
 
 def read_environment() -> dict[str, str]:
@@ -67,7 +72,9 @@ def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
     debug = values.boolean(env, "DEBUG", False)
     pack = pack_settings_from(env, cwd)
-    octopus = octopus_settings_from(env)
+    found = [notices.warning(f"{name} is not a variable of this pipe: did you mean {meant}?")
+             for name, meant in likely_typos(env, (*VARIABLES, *ALIASES.values()), LIST_VARIABLES)]
+    octopus = octopus_settings_from(env, found)
     storage = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR", "").strip()
     return Settings(
         pack=pack.request,
@@ -75,4 +82,5 @@ def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
         build=bitbucket_build_from(env, working_dir=cwd),
         results=Results(Path(storage) if storage else None, pack.shown_output_path),
         logging=Logging(debug, logging.DEBUG if debug else pack.log_level),
+        notices=tuple(found),
     )
