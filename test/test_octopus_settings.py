@@ -4,10 +4,12 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
 from octopus_pack.config.notices import Notice
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
+from octopus_pack.metadata import PIPE_YML
 from octopus_pack.octopus import OverwriteMode, octopus_settings_from
 
 SERVER = "https://octopus.example.com"
@@ -190,5 +192,13 @@ def test_a_normalised_address_is_noted_without_the_rest():
 
 @pytest.mark.parametrize("unexpanded", ["$OCTOPUS_SERVER", "${OCTOPUS_SERVER}", "  "])
 def test_an_unexpanded_pipe_yml_default_counts_as_not_set(unexpanded):
-    """pipe.yml defaults OCTOPUS_SERVER to $OCTOPUS_SERVER; a repository without that variable pushes nothing."""
+    """pipe.yml defaults credentials to $NAME: a repository without that variable has the text itself."""
     assert octopus_settings_from({"OCTOPUS_SERVER": unexpanded, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}) is None
+
+
+def test_pipe_yml_leaves_the_server_to_the_step():
+    """Pushing is chosen in the step: a repository variable OCTOPUS_SERVER cannot turn a pack-only step into a push."""
+    defaults = {item["name"]: item.get("default") for item in yaml.safe_load(PIPE_YML.read_text())["variables"]}
+    assert "OCTOPUS_SERVER" not in defaults and "OCTOPUS_URL" not in defaults
+    assert defaults["OCTOPUS_APIKEY"] == "$OCTOPUS_APIKEY"
+    assert octopus_settings_from({**defaults, "OCTOPUS_APIKEY": KEY}) is None
