@@ -8,10 +8,12 @@ import importlib.util
 import signal
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from octopus_pack.config.settings import debug_requested, read_environment, settings_from
+from octopus_pack.config.notices import Notice
+from octopus_pack.config.settings import Settings, debug_requested, read_environment, settings_from, typo_notices
 from octopus_pack.errors import PipeError, Stopped
 from octopus_pack.masking import install_mask, mask
 from octopus_pack.pack.packager import HeadStart
@@ -24,16 +26,18 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, notices: Sequence[Notice] = ()) -> None:
     """The one closing line, as written (names, files and URLs keep their case): secrets masked, anything that
-    could break it into several lines escaped."""
+    could break it into several lines escaped. `notices` are warnings to print before it."""
     line = mask(message)
     line = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in line)
     try:
-        from bitbucket_pipes_toolkit import fail  # loaded already, unless the settings were wrong
+        from bitbucket_pipes_toolkit import fail, get_logger  # loaded already, unless the settings were wrong
     except ImportError:  # run without the requirements: the same line, uncoloured
         print(f"✖ {line}", flush=True)
         sys.exit(1)
+    for notice in notices:
+        get_logger().log(notice.level, notice.message)
     fail(line)
 
 
@@ -51,6 +55,7 @@ def main() -> None:
     env = read_environment()
     debug = debug_requested(env)
     pipe: OctopusPackPipe | None = None
+    settings: Settings | None = None
     try:
         settings = settings_from(env, Path.cwd())
         with HeadStart(settings.pack) as head_start:  # the files are listed while the toolkit loads
@@ -58,8 +63,8 @@ def main() -> None:
 
             pipe = runner.OctopusPackPipe(settings, env, head_start)
             pipe.run()
-    except PipeError as error:
-        _fail(str(error))
+    except PipeError as error:  # when the settings failed, a mistyped variable name may be the reason
+        _fail(str(error), () if settings else typo_notices(env))
     except KeyboardInterrupt:
         _fail(pipe.interrupted("Interrupted") if pipe else "Interrupted: no package was written.")
     except Stopped as stop:

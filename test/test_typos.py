@@ -86,3 +86,13 @@ def test_turning_both_pushes_off_is_a_warning(tmp_path):
     assert [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in warnings(run.stderr)] == [
         "WARNING: PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is pushed to Octopus."]
     assert "pushed it to" not in run.stdout
+
+
+def test_when_a_mistyped_name_makes_the_settings_fail_the_warning_comes_before_the_closing_line(tmp_path):
+    env = {name: value for name, value in PACK.items() if name != "SOURCE_PATH"} | {"SORCE_PATH": "src"}
+    run = run_pipe_natively(env, clone(tmp_path))
+    assert run.returncode == 1
+    assert [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in warnings(run.stderr)] == [
+        "WARNING: SORCE_PATH is not a variable of this pipe: did you mean SOURCE_PATH?"]
+    assert [line for line in run.stdout.splitlines() if "✖" in line] == [
+        "\x1b[31m✖ SOURCE_PATH is required: add it to the pipe's variables, for example SOURCE_PATH: '.'.\x1b[0m"]

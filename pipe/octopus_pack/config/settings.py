@@ -68,12 +68,17 @@ def debug_requested(env: Mapping[str, str]) -> bool:
     return parse_boolean(env.get("DEBUG", "")[:16]) is True
 
 
+def typo_notices(env: Mapping[str, str]) -> list[Notice]:
+    """A warning for each variable name that is probably one of ours mistyped (config.typos says what is close)."""
+    return [notices.warning(f"{name} is not a variable of this pipe: did you mean {meant}?")
+            for name, meant in likely_typos(env, (*VARIABLES, *ALIASES.values()), LIST_VARIABLES)]
+
+
 def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
     debug = values.boolean(env, "DEBUG", False)
     pack = pack_settings_from(env, cwd)
-    found = [notices.warning(f"{name} is not a variable of this pipe: did you mean {meant}?")
-             for name, meant in likely_typos(env, (*VARIABLES, *ALIASES.values()), LIST_VARIABLES)]
+    found = typo_notices(env)
     octopus = octopus_settings_from(env, found)
     storage = env.get("BITBUCKET_PIPE_SHARED_STORAGE_DIR", "").strip()
     return Settings(
