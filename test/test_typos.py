@@ -4,10 +4,12 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fixtures_pipe import run_pipe_natively
 from octopus_pack.config.settings import LIST_VARIABLES, VARIABLES
-from octopus_pack.config.typos import likely_typos
+from octopus_pack.config.typos import _edit_distance, likely_typos
 
 KNOWN = (*VARIABLES, "OCTOPUS_URL", "OCTOPUS_API_KEY")
 PACK = {"ID": "Web", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src", "OUTPUT_PATH": "out"}
@@ -46,6 +48,22 @@ def test_a_close_name_names_the_variable_we_expected(given, meant):
 ])  # fmt: skip
 def test_our_names_and_unrelated_ones_are_left_alone(name):
     assert typos(name) == {}
+
+
+def full_edit_distance(a: str, b: str) -> int:
+    """The textbook table (Levenshtein plus adjacent swaps), every cell computed."""
+    table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+    return table[-1][-1]
+
+
+@given(st.text("ABC", max_size=9), st.text("ABC", max_size=9), st.integers(0, 3))
+def test_the_banded_distance_agrees_with_the_full_table_up_to_the_limit(a, b, limit):
+    assert min(_edit_distance(a, b, limit), limit + 1) == min(full_edit_distance(a, b), limit + 1)
 
 
 def clone(tmp_path: Path) -> Path:

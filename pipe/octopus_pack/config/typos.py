@@ -49,7 +49,7 @@ def _list_item_of(name: str, list_variables: tuple[str, ...]) -> bool:
 
 
 def _closest(name: str, known: tuple[str, ...]) -> str | None:
-    """The known name nearest to `name` within the allowed distance, or None."""
+    """The known name nearest to `name` within the allowed distance, or None; the first one wins a tie."""
     folded = _folded(name)
     best: tuple[int, str] | None = None
     for candidate in known:
@@ -67,19 +67,28 @@ def _folded(name: str) -> str:
 
 
 def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance with adjacent swaps counted as one edit; anything above `limit` is reported as limit+1."""
+    """Levenshtein distance with adjacent swaps counted as one edit, or limit + 1 when it is more than `limit`.
+
+    Only the band of cells within `limit` of the diagonal can hold a distance that small, so only it is computed.
+    """
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    if a == b:
+        return 0
+    beyond = limit + 1
     before: list[int] = []
-    row = list(range(len(b) + 1))
+    row = [j if j <= limit else beyond for j in range(len(b) + 1)]
     for i in range(1, len(a) + 1):
-        current = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
+        current = [beyond] * (len(b) + 1)
+        if i <= limit:
+            current[0] = i
+        for j in range(max(1, i - limit), min(len(b), i + limit) + 1):
             cost = a[i - 1] != b[j - 1]
-            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
+            value = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + cost)
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                current[j] = min(current[j], before[j - 2] + 1)
+                value = min(value, before[j - 2] + 1)
+            current[j] = min(value, beyond)
+        if min(current) > limit:
+            return beyond
         before, row = row, current
-        if min(row) > limit:
-            return limit + 1
     return row[-1]
