@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixtures_pipe import run_pipe_natively
+from fixtures_pipe import REPO_ROOT, run_pipe_natively
 from octopus_pack.config.settings import LIST_VARIABLES, VARIABLES
 from octopus_pack.config.typos import _edit_distance, likely_typos
 
@@ -48,6 +48,16 @@ def test_a_close_name_names_the_variable_we_expected(given, meant):
 ])  # fmt: skip
 def test_our_names_and_unrelated_ones_are_left_alone(name):
     assert typos(name) == {}
+
+
+def test_the_readme_documents_exactly_the_variables_the_typo_check_knows():
+    readme = (REPO_ROOT / "README.md").read_text()
+    definition = readme.split("\n## YAML Definition\n", 1)[1].split("```", 2)[1]
+    in_yaml = re.findall(r"^ {4}(?:# )?([A-Z][A-Z0-9_]+):", definition, re.MULTILINE)
+    variables = readme.split("\n## Variables\n", 1)[1].split("\n## ", 1)[0]
+    in_tables = re.findall(r"^\| ([A-Z][A-Z0-9_]+)(?: \(\*\))? \|", variables, re.MULTILINE)
+    assert in_yaml == list(VARIABLES)
+    assert sorted(in_tables) == sorted(VARIABLES)
 
 
 def full_edit_distance(a: str, b: str) -> int:
