@@ -17,16 +17,16 @@ import pytest
 
 from fixtures_pipe import PIPE_ENTRY, run_pipe_natively
 from octopus_pack.pack.publish import temporary_name
-from test_error_table import CLONE_IN_README, readme_rows
+from test_error_table import CLONE_IN_DOCS, table_rows
 
 ENV = {"ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src", "OUTPUT_PATH": "out",
        "COMPRESSION_LEVEL": "none"}
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs or a read-only bind mount needs root")
 
 
-def readme_line(fault: str, clone: Path) -> str:
-    """The README's text for this fault, with the test's checkout in place of Bitbucket's clone folder."""
-    return "✖ " + readme_rows("| Fault | The line says |")[fault].replace(CLONE_IN_README, str(clone))
+def documented_line(fault: str, clone: Path) -> str:
+    """docs/errors.md's text for this fault, with the test's checkout in place of Bitbucket's clone folder."""
+    return "✖ " + table_rows("| Fault | The line says |")[fault].replace(CLONE_IN_DOCS, str(clone))
 
 
 def failure_line(output: str) -> str:
@@ -45,10 +45,10 @@ def clone(tmp_path: Path) -> Path:
 
 
 def assert_refused_keeping(earlier: bytes, clone: Path, fault: str) -> None:
-    """A run that would replace the earlier package fails with the README's line and leaves that package alone."""
+    """A run that would replace the earlier package fails with the documented line and leaves that package alone."""
     run = run_pipe_natively({**ENV, "OVERWRITE": "true"}, clone)
     assert run.returncode == 1
-    assert failure_line(run.output) == readme_line(fault, clone)
+    assert failure_line(run.output) == documented_line(fault, clone)
     assert sorted(os.listdir(clone / "out")) == ["MyApp.1.0.0.zip"]
     assert (clone / "out" / "MyApp.1.0.0.zip").read_bytes() == earlier
 

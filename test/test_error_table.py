@@ -1,4 +1,6 @@
-"""The README's error table shows the exact lines the pipe prints: each row is produced here and compared verbatim.
+"""docs/errors.md shows the exact lines the pipe prints: each row is produced here and compared verbatim.
+
+The README's short list of the commonest errors quotes rows of that table, word for word.
 
 Paths in the table are Bitbucket's clone folder, /opt/atlassian/pipelines/agent/build; the test's checkout
 stands in for it.
@@ -11,7 +13,7 @@ import pytest
 
 from fixtures_pipe import REPO_ROOT, run_pipe_natively
 
-CLONE_IN_README = "/opt/atlassian/pipelines/agent/build"
+CLONE_IN_DOCS = "/opt/atlassian/pipelines/agent/build"
 ARTICLE = {"ID": "randomquotes-js", "FORMAT": "Zip", "VERSION": "1.0.0.0", "SOURCE_PATH": ".", "OUTPUT_PATH": "./out"}
 SERVER = {"OCTOPUS_SERVER": "https://octopus.example", "OCTOPUS_APIKEY": "API-EXAMPLE0123456789"}
 
@@ -52,16 +54,27 @@ SCENARIOS: dict[str, dict[str, str | None]] = {
 }
 
 
-def readme_rows(header: str = "| Problem | The line says |") -> dict[str, str]:
-    """First column -> the line's text, from the first table with this header under '## Errors'."""
-    section = (REPO_ROOT / "README.md").read_text().split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
-    table = section.split(header, 1)[1].split("\n\n", 1)[0]
+ERRORS_DOC = REPO_ROOT / "docs" / "errors.md"
+
+
+def table_rows(header: str = "| Problem | The line says |", text: str | None = None) -> dict[str, str]:
+    """First column -> the line's text, from the first table with this header in docs/errors.md (or `text`)."""
+    table = (ERRORS_DOC.read_text() if text is None else text).split(header, 1)[1].split("\n\n", 1)[0]
     return {match.group(1): match.group(3).replace("\\|", "|")  # `line`, or ``line`` when it holds a backtick
             for match in re.finditer(r"^\| (.+?) \| (`+)(.+?)\2 \|$", table, re.MULTILINE)}
 
 
 def test_every_row_has_a_scenario():
-    assert set(readme_rows()) == set(SCENARIOS)
+    assert set(table_rows()) == set(SCENARIOS)
+
+
+def test_the_readmes_commonest_errors_quote_the_full_tables():
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("\n## Commonest errors\n", 1)[1].split("\n## ", 1)[0]
+    commonest = table_rows(text=section)
+    assert len(commonest) == 5
+    documented = {**table_rows(), **table_rows(text=ERRORS_DOC.read_text().split("\n## Answers from Octopus\n")[1])}
+    assert {problem: documented.get(problem) for problem in commonest} == commonest
 
 
 @pytest.fixture
@@ -80,4 +93,4 @@ def test_the_table_shows_the_exact_line(clone, problem):
     assert run.returncode == 1, run.output
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in run.stdout.splitlines() if "✖" in line]
     assert len(lines) == 1, run.output
-    assert lines[0].replace(str(clone), CLONE_IN_README) == f"✖ {readme_rows()[problem]}"
+    assert lines[0].replace(str(clone), CLONE_IN_DOCS) == f"✖ {table_rows()[problem]}"

@@ -227,7 +227,7 @@ def test_an_unreachable_server_fails_fast(package):
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
     assert time.monotonic() - started < 2
-    assert str(error.value).startswith(f"cannot reach OCTOPUS_SERVER {settings.server}: ")
+    assert str(error.value).startswith(f"Cannot reach OCTOPUS_SERVER {settings.server}: ")
     assert "Connection refused" in str(error.value)
     assert "HTTPConnection object" not in str(error.value)
 
@@ -235,7 +235,7 @@ def test_an_unreachable_server_fails_fast(package):
 def test_an_unresolvable_host_fails_fast(package):
     settings = OctopusSettings(server="http://octopus.invalid", api_key=ApiKey("API-ABC123"))
     started = time.monotonic()
-    with pytest.raises(PipeError, match=r"cannot reach OCTOPUS_SERVER http://octopus\.invalid: Failed to resolve"):
+    with pytest.raises(PipeError, match=r"Cannot reach OCTOPUS_SERVER http://octopus\.invalid: Failed to resolve"):
         push_to_octopus(settings, package, ENV)
     assert time.monotonic() - started < 3
 
@@ -347,7 +347,7 @@ def test_retries_are_bounded(octopus, package):
     octopus.fail_next("upload", status=503, times=None)
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings_for(octopus), package, ENV)
-    assert "could not push MyApp.1.0.0.zip" in str(error.value) and "HTTP 503" in str(error.value)
+    assert "Could not push MyApp.1.0.0.zip" in str(error.value) and "HTTP 503" in str(error.value)
     assert "after 3 attempts" in str(error.value)
     assert len(octopus.requests_of("upload")) == 3
 
@@ -599,14 +599,14 @@ def test_an_unknown_certificate_authority_points_at_the_ca_bundle(tls_server, pa
     settings = OctopusSettings(server=url, api_key=ApiKey("API-ABC123"), retries=0)
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
-    assert str(error.value).startswith(f"the TLS certificate of OCTOPUS_SERVER {url} could not be verified (")
+    assert str(error.value).startswith(f"The TLS certificate of OCTOPUS_SERVER {url} could not be verified (")
     assert "set OCTOPUS_CA_BUNDLE" in str(error.value)
 
 
 def test_a_ca_bundle_makes_the_certificate_trusted(tls_server, package, info_logs):
     url, cert = tls_server
     settings = OctopusSettings(server=url, api_key=ApiKey("API-ABC123"), retries=0, ca_bundle=cert)
-    with pytest.raises(PipeError, match="could not look up spaces"):  # the minimal server stops there
+    with pytest.raises(PipeError, match="Could not look up spaces"):  # the minimal server stops there
         push_to_octopus(settings, package, ENV)
     assert "Connected to Octopus Deploy 2024.3" in info_logs.text and "as tls-user" in info_logs.text
 
@@ -614,7 +614,7 @@ def test_a_ca_bundle_makes_the_certificate_trusted(tls_server, package, info_log
 def test_skipping_verification_works_and_warns_every_run(tls_server, package, info_logs):
     url, _ = tls_server
     settings = OctopusSettings(server=url, api_key=ApiKey("API-ABC123"), retries=0, insecure_skip_tls_verify=True)
-    with pytest.raises(PipeError, match="could not look up spaces"):
+    with pytest.raises(PipeError, match="Could not look up spaces"):
         push_to_octopus(settings, package, ENV)
     assert "Connected to Octopus Deploy" in info_logs.text
     warnings = [r.getMessage() for r in info_logs.records if r.levelno == logging.WARNING]

@@ -4,9 +4,12 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
+from octopus_pack.config.notices import Notice
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
+from octopus_pack.metadata import PIPE_YML
 from octopus_pack.octopus import OverwriteMode, octopus_settings_from
 
 SERVER = "https://octopus.example.com"
@@ -22,10 +25,11 @@ def test_no_server_means_nothing_to_push():
     assert settings_from({}) is None
 
 
-def test_a_key_without_a_server_is_reported_and_ignored(caplog):
-    assert settings_from({"OCTOPUS_APIKEY": KEY}) is None
-    assert "OCTOPUS_SERVER is not" in caplog.text
-    assert KEY not in caplog.text
+def test_a_key_without_a_server_is_a_warning_and_ignored():
+    found: list[Notice] = []
+    assert octopus_settings_from({"OCTOPUS_APIKEY": KEY}, found) is None
+    assert found == [Notice(logging.WARNING, "OCTOPUS_APIKEY is set but OCTOPUS_SERVER is not, so nothing is pushed "
+                                             "to Octopus.")]
 
 
 def test_defaults_follow_octo():
@@ -118,11 +122,12 @@ def test_values_of_the_wrong_type_are_one_line_errors(name, value):
     assert "\n" not in str(raised.value)
 
 
-def test_nothing_to_push_when_both_pushes_are_off(caplog):
-    caplog.set_level(logging.INFO)
+def test_nothing_to_push_when_both_pushes_are_off_is_a_warning():
     env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "PUSH_PACKAGE": "false", "PUSH_BUILD_INFORMATION": "false"}
-    assert settings_from(env) is None
-    assert "nothing is pushed" in caplog.text
+    found: list[Notice] = []
+    assert octopus_settings_from(env, found) is None
+    assert found == [Notice(logging.WARNING, "PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is "
+                                             "pushed to Octopus.")]
 
 
 @pytest.mark.parametrize(
@@ -178,14 +183,22 @@ def test_string_flags_use_the_one_vocabulary():
     assert not settings.delta_compression and settings.push_package
 
 
-def test_a_normalised_address_is_logged_without_the_rest(caplog):
-    caplog.set_level(logging.INFO)
-    settings_from({"OCTOPUS_SERVER": f"{SERVER}/app?apikey={KEY}", "OCTOPUS_APIKEY": KEY})
-    assert f"Using {SERVER} as the Octopus server address" in caplog.text
-    assert KEY not in caplog.text
+def test_a_normalised_address_is_noted_without_the_rest():
+    found: list[Notice] = []
+    octopus_settings_from({"OCTOPUS_SERVER": f"{SERVER}/app?apikey={KEY}", "OCTOPUS_APIKEY": KEY}, found)
+    assert found == [Notice(logging.INFO, f"Using {SERVER} as the Octopus server address (the rest of OCTOPUS_SERVER "
+                                          "is not needed).")]
 
 
 @pytest.mark.parametrize("unexpanded", ["$OCTOPUS_SERVER", "${OCTOPUS_SERVER}", "  "])
 def test_an_unexpanded_pipe_yml_default_counts_as_not_set(unexpanded):
-    """pipe.yml defaults OCTOPUS_SERVER to $OCTOPUS_SERVER; a repository without that variable pushes nothing."""
+    """pipe.yml defaults credentials to $NAME: a repository without that variable has the text itself."""
     assert octopus_settings_from({"OCTOPUS_SERVER": unexpanded, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}) is None
+
+
+def test_pipe_yml_leaves_the_server_to_the_step():
+    """Pushing is chosen in the step: a repository variable OCTOPUS_SERVER cannot turn a pack-only step into a push."""
+    defaults = {item["name"]: item.get("default") for item in yaml.safe_load(PIPE_YML.read_text())["variables"]}
+    assert "OCTOPUS_SERVER" not in defaults and "OCTOPUS_URL" not in defaults
+    assert defaults["OCTOPUS_APIKEY"] == "$OCTOPUS_APIKEY"
+    assert octopus_settings_from({**defaults, "OCTOPUS_APIKEY": KEY}) is None

@@ -78,7 +78,7 @@ def test_a_cut_mid_upload_is_retried_after_a_look_up(route: Route, package, logs
 def test_cuts_on_every_attempt_end_in_one_line(route: Route, package) -> None:
     route.octopus.cut_next("upload", after_bytes=CUT_AFTER, times=4)
     message = failure(route, package)
-    assert message.startswith(f"could not push MyApp.1.0.0.zip to {route.octopus.url}: the connection failed (")
+    assert message.startswith(f"Could not push MyApp.1.0.0.zip to {route.octopus.url}: the connection failed (")
     assert message.endswith("after 4 attempts.") and "certificate" not in message
     assert route.octopus.stored_copies("MyApp", "1.0.0") == []
 

@@ -66,10 +66,10 @@ def permission_refused(action: str, space: object, needed: str, server_said: str
     reported = re.search(r"Missing permission:\s*(\w+)", server_said)
     if reported:
         return PipeError(
-            f"the credential's user may not {action}: it lacks the {reported.group(1)} permission in space {space}. "
+            f"The credential's user may not {action}: it lacks the {reported.group(1)} permission in space {space}. "
             f"Give the user a team role that has it. Octopus said: {server_said}"
         )
     return PipeError(
-        f"the credential's user may not {action} (HTTP 403: {server_said}): it needs the {needed} permission in "
+        f"The credential's user may not {action} (HTTP 403: {server_said}): it needs the {needed} permission in "
         f"space {space}."
     )

@@ -47,6 +47,8 @@ class OctopusPackPipe(Pipe):
         settings = self.settings
         if settings.logging.level is not None:
             logging.getLogger().setLevel(settings.logging.level)
+        for notice in settings.notices:  # found while reading the settings, before logging was set up
+            self.logger.log(notice.level, notice.message)
         self.log_debug(f"Resolved options: {settings.pack}" if settings.pack else
                        f"Nothing to pack; PACKAGES: {', '.join(str(package.path) for package in settings.packages)}")
         if settings.octopus:

@@ -1,6 +1,5 @@
 """Turn the pipe's Octopus variables into one OctopusSettings object, refusing combinations that cannot work."""
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -8,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from octopus_pack.config import values
+from octopus_pack.config import notices, values
 from octopus_pack.config.credentials import (
     CREDENTIAL_VARIABLES,
     ApiKey,
@@ -16,10 +15,9 @@ from octopus_pack.config.credentials import (
     credential_from,
     describe_credential,
 )
+from octopus_pack.config.notices import Notice
 from octopus_pack.config.proxies import Proxy, proxy_for
 from octopus_pack.errors import PipeError
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 600  # octo's default request timeout
 DEFAULT_COMMIT_LIMIT = 100
@@ -119,11 +117,13 @@ class OctopusSettings:
         return f"OctopusSettings({self.describe()})"
 
 
-def octopus_settings_from(env: Mapping[str, str]) -> OctopusSettings | None:
+def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = None) -> OctopusSettings | None:
     """Settings for pushing, or None when OCTOPUS_SERVER is not given (the pipe then only packs).
 
     Every value is checked even when nothing is pushed, so a typo never waits for the day a server is added.
+    Warnings go to `found`, for the runner to log once logging is set up.
     """
+    found = [] if found is None else found
     server = _aliased("OCTOPUS_SERVER", env, MAX_URL_LENGTH)
     options = dict(
         space=_space(env),
@@ -146,10 +146,14 @@ def octopus_settings_from(env: Mapping[str, str]) -> OctopusSettings | None:
     if not server:
         given = [name for name in CREDENTIAL_VARIABLES if _credential_variable(name, env)]
         if given:
-            log.warning(f"{given[0]} is set but OCTOPUS_SERVER is not, so nothing is pushed to Octopus.")
+            found.append(notices.warning(f"{given[0]} is set but OCTOPUS_SERVER is not, so nothing is pushed to "
+                                         "Octopus."))
         return None
     credential = credential_from(env, lambda name: _credential_variable(name, env))
     base_url = normalised_server_url(server)
+    if base_url != server.strip().rstrip("/"):
+        found.append(notices.info(f"Using {base_url} as the Octopus server address (the rest of OCTOPUS_SERVER is "
+                                  "not needed)."))
     settings = OctopusSettings(
         server=base_url,
         api_key=credential if isinstance(credential, ApiKey) else None,
@@ -158,7 +162,8 @@ def octopus_settings_from(env: Mapping[str, str]) -> OctopusSettings | None:
         **options,
     )
     if not settings.push_package and not settings.push_build_information:
-        log.info("PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is pushed to Octopus.")
+        found.append(notices.warning("PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is pushed "
+                                     "to Octopus."))
         return None
     return settings
 
@@ -176,10 +181,7 @@ def normalised_server_url(raw: str) -> str:
     for suffix in ("/app", "/api"):
         if path.lower().endswith(suffix):
             path = path[: -len(suffix)]
-    base = urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
-    if base != text.rstrip("/"):
-        log.info(f"Using {base} as the Octopus server address (the rest of OCTOPUS_SERVER is not needed).")
-    return base
+    return urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
 
 
 def _aliased(name: str, env: Mapping[str, str], max_length: int, secret: bool = False) -> str | None:

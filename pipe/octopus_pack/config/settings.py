@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from octopus_pack.config import values
+from octopus_pack.config import notices, values
 from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
 from octopus_pack.config.booleans import parse_boolean
-from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
+from octopus_pack.config.notices import Notice
+from octopus_pack.config.octopus import ALIASES, OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
 from octopus_pack.config.packages import listed_packages, package_patterns, push_only
+from octopus_pack.config.typos import likely_typos
 from octopus_pack.errors import PipeError
 from octopus_pack.pack.packager import PackRequest
 from octopus_pack.package_result import PackageResult
@@ -26,7 +28,9 @@ PACK_VARIABLES = (
     "AUTHORS", "TITLE", "DESCRIPTION", "RELEASE_NOTES", "RELEASE_NOTES_FILE", "SOURCE_DATE_EPOCH", "EXTRA_ARGS",
 )
 VARIABLES = (*PACK_VARIABLES, *OCTOPUS_VARIABLES, "PACKAGES", "DEBUG")
-"""Every variable the README documents, in its order."""
+"""Every variable the README documents, in its order: the one list the toolkit's schema and the typo check use."""
+LIST_VARIABLES = ("INCLUDE", "EXCLUDE", "AUTHORS", "EXTRA_ARGS", "PACKAGES")
+"""Variables a YAML list can give, which reach the pipe as NAME_COUNT, NAME_0, NAME_1, ..."""
 
 TOOLKIT_SCHEMA = {name: {"type": "string", "required": False} for name in VARIABLES}
 
@@ -55,6 +59,7 @@ class Settings:
     results: Results
     logging: Logging
     packages: tuple[PackageResult, ...] = ()  # PACKAGES: files built elsewhere, pushed after the packed package
+    notices: tuple[Notice, ...] = ()  # warnings found on the way, for the runner to log once logging is set up
 
 
 def read_environment() -> dict[str, str]:
@@ -67,12 +72,19 @@ def debug_requested(env: Mapping[str, str]) -> bool:
     return parse_boolean(env.get("DEBUG", "")[:16]) is True
 
 
+def typo_notices(env: Mapping[str, str]) -> list[Notice]:
+    """A warning for each variable name that is probably one of ours mistyped (config.typos says what is close)."""
+    return [notices.warning(f"{name} is not a variable of this pipe: did you mean {meant}?")
+            for name, meant in likely_typos(env, (*VARIABLES, *ALIASES.values()), LIST_VARIABLES)]
+
+
 def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
     debug = values.boolean(env, "DEBUG", False)
     patterns = package_patterns(env)
     pack = None if push_only(env, patterns) else pack_settings_from(env, cwd)
-    octopus = octopus_settings_from(env)
+    found = typo_notices(env)
+    octopus = octopus_settings_from(env, found)
     if patterns and octopus is None:
         raise PipeError(_nowhere_to_push(env))
     packages = listed_packages(patterns, cwd, (pack.request.package_id, pack.request.version) if pack else None)
@@ -84,6 +96,7 @@ def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
         results=Results(Path(storage) if storage else None, pack.shown_output_path if pack else ""),
         logging=Logging(debug, logging.DEBUG if debug else pack.log_level if pack else None),
         packages=packages,
+        notices=tuple(found),
     )
 
 

@@ -89,7 +89,7 @@ class OctopusClient:
         try:
             response = self._send("GET", path, params=params)
         except TransferInterrupted as error:
-            raise PipeError(f"cannot reach OCTOPUS_SERVER {self.server}: {error}") from None
+            raise PipeError(f"Cannot reach OCTOPUS_SERVER {self.server}: {error}") from None
         self.raise_for_status(response)
         return self._json(response)
 
@@ -174,7 +174,7 @@ class OctopusClient:
             # failed certificate check is a certificate problem; everything else is retried with recovery.
             if isinstance(_root_cause(error), ssl.SSLCertVerificationError):
                 raise PipeError(
-                    f"the TLS certificate of OCTOPUS_SERVER {self.server} could not be verified "
+                    f"The TLS certificate of OCTOPUS_SERVER {self.server} could not be verified "
                     f"({self.without_secret(connection_problem(error))}): set OCTOPUS_CA_BUNDLE to the PEM file of "
                     "the CA that signed it (OCTOPUS_INSECURE_SKIP_TLS_VERIFY: 'true' only as a last resort)."
                 ) from None
@@ -211,7 +211,7 @@ def _renewing_token(client: OctopusClient, credential: OidcExchange, margin: flo
             return exchange_step_token(client._send_unauthenticated, client.server, credential.service_account_id,
                                        credential.step_token.reveal())
         except TransferInterrupted as error:
-            raise PipeError(f"cannot reach OCTOPUS_SERVER {client.server} for the OIDC token exchange: "
+            raise PipeError(f"Cannot reach OCTOPUS_SERVER {client.server} for the OIDC token exchange: "
                             f"{error}") from None
 
     return RenewingAccessToken(exchange, margin)
@@ -224,7 +224,7 @@ def token_rejected(credential: object, exchanged: RenewingAccessToken | None, se
         account = credential.service_account_id if isinstance(credential, OidcExchange) else "?"
         if exchanged.has_expired():
             return PipeError(
-                f"the Octopus access token of service account {account} expired at "
+                f"The Octopus access token of service account {account} expired at "
                 f"{utc_time(exchanged.issued.expires_at)}, during {method} {path} (it lasts "
                 f"{exchanged.issued.lifetime / 60:.0f} minutes; {server} said: {server_said}): run the step again "
                 f"(a new token is exchanged before any request that would start with less than "

@@ -44,7 +44,7 @@ def post_with_recovery(
         if attempt == attempts:
             hint = (f" If the server needs longer, raise OCTOPUS_TIMEOUT (now {settings.timeout:g} s)."
                     if timed_out else "")
-            raise PipeError(f"could not push {what} to {client.server}: {problem}, after {attempts} attempts.{hint}")
+            raise PipeError(f"Could not push {what} to {client.server}: {problem}, after {attempts} attempts.{hint}")
         delay = min(settings.backoff_factor * 2 ** (attempt - 1), MAX_WAIT_SECONDS)
         log.warning(f"Pushing {what} failed: {problem}. Trying again in {delay:g} s "
                     f"(attempt {attempt + 1} of {attempts}).")

@@ -61,7 +61,7 @@ def _find(client: OctopusClient, wanted: str | None) -> Space:
         default = next((space for space in spaces if space.get("IsDefault")), None)
         if default is None:
             raise PipeError(
-                f"the Octopus server has no default space: set OCTOPUS_SPACE to one of {_names(spaces)}."
+                f"The Octopus server has no default space: set OCTOPUS_SPACE to one of {_names(spaces)}."
             )
         return _space(default)
     key = wanted.casefold()
@@ -98,10 +98,10 @@ def _all_spaces(client: OctopusClient) -> list[dict[str, Any]]:
 def _listing_failed(client: OctopusClient, error: OctopusApiError) -> PipeError:
     if error.status == 403:
         return PipeError(
-            f"the credential's user may not list spaces on {client.server} ({error.message}): give it the "
+            f"The credential's user may not list spaces on {client.server} ({error.message}): give it the "
             "SpaceView permission, or use a key of a user who has it."
         )
-    return PipeError(f"could not look up spaces on {client.server}: HTTP {error.status} ({error.message})")
+    return PipeError(f"Could not look up spaces on {client.server}: HTTP {error.status} ({error.message})")
 
 
 def _space(resource: Any) -> Space:
