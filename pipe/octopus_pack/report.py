@@ -3,9 +3,13 @@
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.package_result import PackageResult
+
+if TYPE_CHECKING:
+    from octopus_pack.octopus.push_result import PushResult
 
 RESULT_FOLDER = "octopus-pack"
 
@@ -24,11 +28,14 @@ def result_variables(result: PackageResult) -> dict[str, str]:
     }
 
 
-def write_result_files(result: PackageResult, storage_dir: Path) -> Path:
-    """Write package.env (shell) and package.json under storage_dir/octopus-pack; return the .env path."""
+def write_result_files(result: PackageResult, storage_dir: Path, pushed: "PushResult | None" = None) -> Path:
+    """Write package.env (shell) and package.json under storage_dir/octopus-pack; return the .env path.
+
+    Written once the package exists, and again with the OCTOPUS_PUSH_* variables after a push.
+    """
     folder = storage_dir / RESULT_FOLDER
     make_folder(folder)
-    variables = result_variables(result)
+    variables = result_variables(result) | (pushed.variables() if pushed else {})
     env_file = folder / "package.env"
     env_file.write_text("".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items()))
     json_file = folder / "package.json"

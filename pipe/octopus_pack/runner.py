@@ -58,7 +58,10 @@ class OctopusPackPipe(Pipe):
             self.report(package)
             if destination:
                 self.phase = Phase.PUSHING
-                destination.push(package)
+                pushed = destination.push(package)
+                storage = settings.results.shared_storage_dir
+                if storage:
+                    write_result_files(package, storage, pushed)
         shown = f"{settings.results.shown_output_path.rstrip('/')}/{package.path.name}"
         pushed = f" and pushed it to {settings.octopus.server}" if settings.octopus else ""
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "
