@@ -19,6 +19,7 @@ from fake_octopus import FakeOctopus
 from fake_octopus.generations import GENERATIONS, use_generation
 from fixtures_pipe import run_pipe_natively
 from octopus_pack.config.bitbucket import bitbucket_build_from
+from octopus_pack.config.credentials import AccessToken
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
@@ -162,15 +163,30 @@ def test_ignore_if_exists_on_a_replace_only_server_warns_and_never_overwrites(oc
     assert octopus.requests_of("upload") == []
 
 
-def test_a_bearer_token_on_a_server_before_access_tokens_is_refused_in_one_line(octopus, tmp_path):
-    from octopus_pack.config.credentials import AccessToken
-
-    use_generation(octopus, "2020.4")
+def test_an_access_token_works_from_2024_1_and_is_refused_in_one_line_before(server, generation, tmp_path):
     package = write_package(tmp_path / "MyApp.1.0.0.zip", {"a": b"a"}, "MyApp", "1.0.0")
-    settings = OctopusSettings(server=octopus.url, credential=AccessToken(octopus.access_token), retries=0)
-    with pytest.raises(PipeError, match="OCTOPUS_ACCESS_TOKEN"):
+    settings = OctopusSettings(server=server.url, credential=AccessToken(server.access_token), retries=0)
+    if generation in ("2024.1", "2026.1"):
         push_to_octopus(settings, package, BUILD)
-    assert octopus.packages() == []
+        assert server.package_bytes("MyApp", "1.0.0") == package.path.read_bytes()
+        assert all(r.header("authorization") == f"Bearer {server.access_token}" for r in server.requests_of("upload"))
+        return
+    with pytest.raises(PipeError, match="OCTOPUS_ACCESS_TOKEN was rejected") as error:
+        push_to_octopus(settings, package, BUILD)
+    assert len(str(error.value).splitlines()) == 1
+    assert server.packages() == []
+
+
+def test_without_delta_links_the_whole_package_goes_with_one_info_line(octopus, tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    octopus.behaviour.delta_enabled = False
+    octopus.add_package("MyApp.0.9.0.zip", b"PK\x05\x06" + b"\x00" * 18)
+    package = write_package(tmp_path / "MyApp.1.0.0.zip", {"a": b"a"}, "MyApp", "1.0.0")
+    result = push_to_octopus(settings_for(octopus), package, BUILD)
+    assert result.package.transfer is Transfer.WHOLE
+    assert octopus.requests_of("delta-signature") == [] and octopus.requests_of("delta-upload") == []
+    assert caplog.text.count("offers no delta upload") == 1
+    assert octopus.package_bytes("MyApp", "1.0.0") == package.path.read_bytes()
 
 
 # --- answers without Hash, unreadable answers, the server's spelling ---------------------------------------------
