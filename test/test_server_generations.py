@@ -364,3 +364,16 @@ def test_the_generation_table_is_in_docs():
     for variable in ("OCTOPUS_PUSH_PACKAGE", "OCTOPUS_PUSH_TRANSFER", "OCTOPUS_PUSH_BYTES_SENT",
                      "OCTOPUS_PUSH_BUILD_INFORMATION", "OCTOPUS_PUSH_SPACE_ID", "OCTOPUS_PUSH_PACKAGE_URL"):
         assert variable in docs, variable
+
+
+@pytest.mark.parametrize("generation", ["2018.10", "2020.4"])
+def test_oidc_on_a_server_before_it_names_the_version_needed(octopus, tmp_path, generation):
+    from octopus_pack.config.credentials import OidcExchange, Secret
+
+    use_generation(octopus, generation)
+    package = write_package(tmp_path / "MyApp.1.0.0.zip", {"a": b"a"}, "MyApp", "1.0.0")
+    credential = OidcExchange("ServiceAccounts-1", Secret("header.payload.signature"))
+    settings = OctopusSettings(server=octopus.url, credential=credential, retries=0)
+    with pytest.raises(PipeError, match=r"OIDC needs Octopus 2024\.1 or newer"):
+        push_to_octopus(settings, package, BUILD)
+    assert octopus.packages() == []
