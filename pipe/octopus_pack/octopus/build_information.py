@@ -74,8 +74,8 @@ def push_build_information(
     body = build_information_payload(package, build, commits, settings.overwrite_mode, head)
     info = body["OctopusBuildInformation"]
     mode = settings.overwrite_mode
-    path = space.links.expand("BuildInformation", overwriteMode=mode.value
-                              if space.links.takes("BuildInformation", "overwriteMode") else None)
+    in_query = space.links.takes("BuildInformation", "overwriteMode")  # the body's OverwriteMode is always sent
+    path = space.links.expand("BuildInformation", overwriteMode=mode.value if in_query else None)
     settled = _settled_by_server_record(client, space, package, info, mode, what)
     if settled is not None:
         return settled

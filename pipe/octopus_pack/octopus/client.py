@@ -116,7 +116,7 @@ class OctopusClient:
                 for block in response.iter_content(1 << 20):
                     digest.update(block)
         except (TransferInterrupted, requests.RequestException) as error:
-            raise PipeError(f"cannot read {path} from {self.server}: {self.without_secret(str(error))}") from None
+            raise PipeError(f"Cannot read {path} from {self.server}: {self.without_secret(str(error))}") from None
         return digest.hexdigest()
 
     def post_json(self, path: str, params: Mapping[str, Any], body: Any) -> requests.Response:

@@ -56,7 +56,7 @@ def _space_links(client: OctopusClient, links: ServerLinks, space: Space) -> Ser
     try:
         root = client.get_json(links.expand("SpaceHome", spaceId=space.id))
     except OctopusApiError as error:
-        raise PipeError(f"could not read the space root of space {space} on {client.server}: HTTP {error.status} "
+        raise PipeError(f"Could not read the space root of space {space} on {client.server}: HTTP {error.status} "
                         f"({error.message})") from None
     return links.in_space(root, space.api)
 
