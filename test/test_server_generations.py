@@ -149,6 +149,7 @@ def test_first_push_natively_prints_and_leaves_the_push_result(server, generatio
     assert outputs["OCTOPUS_PUSH_PACKAGE_URL"] == (
         f"{server.url}/app#/{space}library/builtinrepository/versions/Web")
     assert outputs["OCTOPUS_PUSH_SPACE_ID"] == ("Spaces-1" if generation in WITH_SPACES else "")
+    assert outputs["OCTOPUS_PUSH_SPACE_NAME"] == ("Default" if generation in WITH_SPACES else "")
     env_file = (storage / "octopus-pack" / "package.env").read_text()
     assert "export OCTOPUS_PUSH_PACKAGE=uploaded\n" in env_file and "export OCTOPUS_PACK_ID=Web\n" in env_file
 

@@ -64,8 +64,9 @@ class OctopusPush:
         pushed = PackagePushed(PackageOutcome.SKIPPED)
         if self.settings.push_package:
             pushed = push_package(self.client, self.space, package, self.settings)
-        return PushResult(pushed, information, _without_user_info(self.settings.server), self.space.id,
-                          self.space.name, package.package_id)
+        space_name = self.space.name if self.space.id else ""  # a server without spaces has no space to name
+        return PushResult(pushed, information, _without_user_info(self.settings.server), self.space.id, space_name,
+                          package.package_id)
 
 
 def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BitbucketBuild) -> PushResult:
