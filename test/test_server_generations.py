@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from fake_octopus import FakeOctopus
 from fake_octopus.generations import GENERATIONS, use_generation
@@ -308,9 +309,14 @@ def test_links_are_qualified_against_a_sub_path_as_octopus_client_does(link, url
     assert client.url(link) == url
 
 
-def test_a_server_under_a_sub_path_follows_its_links(make_octopus, tmp_path):
+@pytest.mark.parametrize("prefixed_links", [True, False], ids=["links-carry-the-sub-path", "links-without-it"])
+@pytest.mark.parametrize("generation", ["2018.10", "2026.1"])
+def test_a_server_under_a_sub_path_follows_its_links(make_octopus, tmp_path, generation, prefixed_links):
     octopus = make_octopus(path_prefix="/octopus")
-    use_generation(octopus, "2018.10")
+    use_generation(octopus, generation)
+    octopus.behaviour.prefixed_links = prefixed_links
+    assert requests.get(f"{octopus.url}/api", timeout=30).json()["Links"]["PackageUpload"].startswith(
+        "/octopus/api/" if prefixed_links else "/api/")
     package = write_package(tmp_path / "MyApp.1.0.0.zip", {"a": b"a"}, "MyApp", "1.0.0")
     push_to_octopus(settings_for(octopus), package, BUILD)
     assert octopus.package_bytes("MyApp", "1.0.0") == package.path.read_bytes()

@@ -23,7 +23,8 @@ Set up state
         missing_key_message, invalid_key_message, delta_enabled=True, anonymous_root=True, server_version,
         bare_package_ids=True (False: only packages-{Id}.{Ver} is found), endless_spaces_paging=False,
         normalised_versions=False (True: store and answer 1.0 as 1.0.0), package_hash="always" ("upload": only
-        upload answers carry Hash; "never"), raw_downloads=True (False: packages/{id}/raw is 404)
+        upload answers carry Hash; "never"), raw_downloads=True (False: packages/{id}/raw is 404),
+        prefixed_links=False (True: under a path_prefix, links carry it: /octopus/api/...)
     generations.use_generation(fake, "2018.10" | "2019.4" | "2019.9" | "2020.4" | "2024.1" | "2026.1"): set every
         Behaviour field like that release (spaces, build information, overwriteMode or replace, access tokens,
         link templates); routes the release lacks answer 404

@@ -279,6 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
                 path.unlink(missing_ok=True)
         if not self.close_connection:
             self._finish_body(body)
+        if fake.path_prefix and state.behaviour.prefixed_links:
+            response.payload = _prefixed_links(response.payload, fake.path_prefix)
         if response.status < 300 and response.payload is not None and state.faults.take_garble(route.kind):
             response.garbled = True
         self._answer(record, body, route.kind, response, drop=state.faults.take_drop(route.kind))
@@ -703,6 +705,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # --- request helpers ----------------------------------------------------------------------------------------------
+
+
+def _prefixed_links(payload: Any, prefix: str) -> Any:
+    """The answer with every app-relative link under `Links` given the server's virtual directory."""
+    if isinstance(payload, list):
+        return [_prefixed_links(item, prefix) for item in payload]
+    if not isinstance(payload, dict):
+        return payload
+    result = {key: _prefixed_links(value, prefix) for key, value in payload.items()}
+    links = payload.get("Links")
+    if isinstance(links, dict):
+        result["Links"] = {name: prefix + link if isinstance(link, str) and link.startswith("/api") else link
+                           for name, link in links.items()}
+    return result
 
 
 def _fault_message(status: int, kind: str, behaviour: Behaviour) -> str:

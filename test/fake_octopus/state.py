@@ -299,6 +299,7 @@ class Behaviour:
     normalised_versions: bool = False  # True: stores and answers a version in NuGet's normalised spelling (1.0.0)
     package_hash: str = "always"  # "upload": only upload answers carry Hash; "never": no answer does
     raw_downloads: bool = True  # False: GET packages/{id}/raw answers 404 (the stored file cannot be read back)
+    prefixed_links: bool = False  # True: under a path_prefix, links carry it (/octopus/api/...) as IIS virtual dirs do
 
 
 @dataclass

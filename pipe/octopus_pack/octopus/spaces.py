@@ -62,7 +62,7 @@ def _space_links(client: OctopusClient, links: ServerLinks, space: Space) -> Ser
 
 
 def _find(client: OctopusClient, links: ServerLinks, wanted: str | None) -> Space:
-    if wanted and SPACE_ID.match(wanted):
+    if wanted and SPACE_ID.match(wanted) and links.takes("Spaces", "id"):
         try:
             return _space(client.get_json(links.expand("Spaces", id=wanted)))
         except OctopusApiError as error:
