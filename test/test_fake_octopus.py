@@ -667,3 +667,46 @@ def test_versions_sort_numerically_with_prereleases_below_releases() -> None:
 def test_package_file_names(file_name: str, identity: tuple[str, str, str]) -> None:
     name = parse_package_file_name(file_name)
     assert (name.package_id, name.version, name.extension) == identity
+
+
+# --- generations (fake_octopus/generations.py) and the answer knobs ---------------------------------------------
+
+
+def test_the_2018_10_generation_has_no_spaces_build_information_or_overwrite_mode(octopus: FakeOctopus) -> None:
+    from fake_octopus.generations import use_generation
+
+    use_generation(octopus, "2018.10")
+    root = requests.get(f"{octopus.url}/api", timeout=30).json()
+    assert root["Version"] == "2018.10.3"
+    assert "Spaces" not in root["Links"] and "BuildInformation" not in root["Links"]
+    assert root["Links"]["PackageUpload"] == "/api/packages/raw{?replace}"
+    for path in ("/api/Spaces-1", "/api/spaces", "/api/Spaces-1/packages/raw", "/api/build-information"):
+        assert requests.get(f"{octopus.url}{path}", headers=auth(octopus), timeout=30).status_code == 404, path
+    assert push(octopus, "MyApp.1.0.zip", b"PK one", path="/api/packages/raw").status_code == 201
+    ignored = push(octopus, "MyApp.1.0.0.zip", b"PK two", path="/api/packages/raw",
+                   query="overwriteMode=OverwriteExisting")
+    assert_error(ignored, 409, "already exists")  # overwriteMode is unknown here, and 1.0 is 1.0.0
+    replaced = push(octopus, "MyApp.1.0.0.zip", b"PK two", path="/api/packages/raw", query="replace=true")
+    assert replaced.status_code == 200 and replaced.json()["Version"] == "1.0.0"
+    assert octopus.package_bytes("MyApp", "1.0") == b"PK two"
+    bearer = {"Authorization": f"Bearer {octopus.access_token}"}
+    assert requests.get(f"{octopus.url}/api/users/me", headers=bearer, timeout=30).status_code == 401
+
+
+def test_hash_and_raw_knobs_and_a_garbled_answer(octopus: FakeOctopus) -> None:
+    octopus.behaviour.package_hash = "upload"
+    created = push(octopus, "MyApp.1.0.0.zip", b"PK data")
+    assert created.json()["Hash"] == hashlib.sha1(b"PK data").hexdigest()
+    single = requests.get(f"{octopus.url}/api/Spaces-1/packages/packages-MyApp.1.0.0", headers=auth(octopus),
+                          timeout=30).json()
+    assert "Hash" not in single
+    raw = requests.get(f"{octopus.url}{single['Links']['Raw']}", headers=auth(octopus), timeout=30)
+    assert raw.content == b"PK data"
+    octopus.behaviour.raw_downloads = False
+    assert requests.get(f"{octopus.url}{single['Links']['Raw']}", headers=auth(octopus), timeout=30).status_code == 404
+    octopus.garble_next("upload")
+    garbled = push(octopus, "MyApp.2.0.0.zip", b"PK two")
+    assert garbled.status_code == 201 and garbled.headers["Content-Type"].startswith("application/json")
+    with pytest.raises(ValueError):
+        garbled.json()
+    assert octopus.package_bytes("MyApp", "2.0.0") == b"PK two"

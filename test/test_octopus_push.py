@@ -488,7 +488,7 @@ def test_debug_output_never_contains_the_key(octopus, package, caplog, capfd, tm
     caplog.set_level(logging.DEBUG)
     errors = []
     settings = settings_for(octopus, push_build_information=True, overwrite_mode=OverwriteMode.IGNORE_IF_EXISTS)
-    env = dataclasses.replace(ENV, clone_dir=tmp_path)
+    env = dataclasses.replace(ENV, clone_dir=tmp_path, commit="0123456789abcdef0123456789abcdef01234567")
     octopus.fail_next("upload", status=503)
     octopus.drop_next("build-information")
     push_to_octopus(settings, package, env)

@@ -320,7 +320,7 @@ def test_the_id_and_version_are_read_from_the_name_as_octopus_does(tmp_path, nam
     ("1.0.1", "1.0.0", False), ("1.0.0-beta", "1.0.0", False), ("1.0.0-beta.1", "1.0.0-beta.2", False),
 ])
 def test_octopus_version_equality(left, right, same):
-    from octopus_pack.octopus.answers import same_version
+    from octopus_pack.octopus.versions import same_version
 
     assert same_version(left, right) is same
 

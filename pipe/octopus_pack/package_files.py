@@ -190,7 +190,7 @@ def check_unique(listed: Sequence[tuple[str, PackageResult]], packed: tuple[str,
     `listed` pairs each file as PACKAGES matched it with what was read from it; `packed` is the packed package's
     ID and version when the step also packs.
     """
-    from octopus_pack.octopus.answers import same_version
+    from octopus_pack.octopus.versions import same_version
 
     seen: list[tuple[str, str, str]] = []
     if packed is not None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, ExitStack
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from bitbucket_pipes_toolkit import Pipe
 
@@ -15,6 +16,9 @@ from octopus_pack.metadata import PIPE_YML
 from octopus_pack.pack.packager import HeadStart, build_package
 from octopus_pack.package_result import PackageResult
 from octopus_pack.report import write_result_files
+
+if TYPE_CHECKING:
+    from octopus_pack.octopus.push_list import Pushed
 
 
 class Phase(Enum):
@@ -68,6 +72,7 @@ class OctopusPackPipe(Pipe):
 
                 self.phase = Phase.PUSHING
                 pushed = push_in_order(destination, (package, *settings.packages))
+                self.record_pushes(pushed)
         shown = f"{settings.results.shown_output_path.rstrip('/')}/{package.path.name}"
         to = ""
         if settings.octopus and settings.packages:
@@ -89,6 +94,7 @@ class OctopusPackPipe(Pipe):
             self.report(packages)
             self.phase = Phase.PUSHING
             pushed = push_in_order(destination, packages)
+            self.record_pushes(pushed)
         count = f"{len(pushed)} package{'s' if len(pushed) != 1 else ''}"
         self.success(f"Pushed {count} to {settings.octopus.server}: {tally(pushed)}.")
 
@@ -102,6 +108,13 @@ class OctopusPackPipe(Pipe):
         if storage:
             env_file = write_result_files(packages[0], storage, packages)
             self.log_info(f"Package details for later script lines: source {env_file}")
+
+    def record_pushes(self, pushed: "Sequence[Pushed]") -> None:
+        """Write the result files again, now with what each push did (OCTOPUS_PUSH_* and per-package facts)."""
+        storage = self.settings.results.shared_storage_dir
+        if storage and pushed:
+            packages = [item.package for item in pushed]
+            write_result_files(packages[0], storage, packages, [item.result for item in pushed])
 
     def interrupted(self, how: str) -> str:
         """The closing line for Ctrl-C or SIGTERM, true to what was already done."""

@@ -21,7 +21,13 @@ Set up state
     behaviour.<switch> (state.Behaviour): duplicate_package_status=409 (400 = servers before 3.4),
         overwrite_package_status=200, duplicate_build_information_status=400 (or 409), duplicate_package_message,
         missing_key_message, invalid_key_message, delta_enabled=True, anonymous_root=True, server_version,
-        bare_package_ids=True (False: only packages-{Id}.{Ver} is found), endless_spaces_paging=False
+        bare_package_ids=True (False: only packages-{Id}.{Ver} is found), endless_spaces_paging=False,
+        normalised_versions=False (True: store and answer 1.0 as 1.0.0), package_hash="always" ("upload": only
+        upload answers carry Hash; "never"), raw_downloads=True (False: packages/{id}/raw is 404),
+        prefixed_links=False (True: under a path_prefix, links carry it: /octopus/api/...)
+    generations.use_generation(fake, "2018.10" | "2019.4" | "2019.9" | "2020.4" | "2024.1" | "2026.1"): set every
+        Behaviour field like that release (spaces, build information, overwriteMode or replace, access tokens,
+        link templates); routes the release lacks answer 404
 
 Read state
     packages(space_id=None) -> [StoredPackage];  package(id, version, space_id="Spaces-1") -> StoredPackage | None
@@ -45,6 +51,7 @@ build-information, build-information-read, unknown; "*" = any)
     drop_next(kind="upload", times=1)   handle fully (store), then close the socket without a response
     cut_next(kind="upload", after_bytes=1024, how="reset"|"close", times=1)   read part of the body, then RST/FIN
     answer_html_next(kind="upload", status=200, times=1)   answer with a sign-in web page, unhandled
+    garble_next(kind="upload", times=1)   handle fully (store), then answer 2xx with its JSON cut in half
     clear_faults()
 
 Routes: GET /api, /api/{spaceId}, /api/users/me, /api/users/{id}/spaces, /api/spaces{?name,partialName,ids,skip,take},

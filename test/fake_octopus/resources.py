@@ -16,21 +16,26 @@ from .state import BUILTIN_FEED_ID, Behaviour, Principal, Space, StoredPackage
 INSTALLATION_ID = str(uuid.UUID(int=0x0C70_9005))
 
 
-def space_links(space_id: str, delta_enabled: bool) -> dict[str, str]:
-    """The push-related links of a space root, with the templates current servers publish."""
-    base = f"/api/{space_id}"
+def space_links(space_id: str | None, behaviour: Behaviour) -> dict[str, str]:
+    """The push-related links of a space root (or, without spaces, of the root), as the release publishes them."""
+    base = f"/api/{space_id}" if space_id else "/api"
+    upload_query = behaviour.upload_query
     links = {
         "Self": base,
         "SpaceHome": base,
-        "PackageUpload": f"{base}/packages/raw{{?replace,overwriteMode}}",
+        "PackageUpload": f"{base}/packages/raw{{?{upload_query}}}",
         "Packages": f"{base}/packages{{/id}}{{?nuGetPackageId,filter,latest,skip,take,includeNotes}}",
         "PackagesBulk": f"{base}/packages/bulk{{?ids}}",
-        "BuildInformation": f"{base}/build-information{{/id}}{{?filter,packageId,latest,skip,take,overwriteMode}}",
-        "BuildInformationBulk": f"{base}/build-information/bulk{{?ids}}",
     }
-    if delta_enabled:
+    if behaviour.build_information_enabled:
+        query = "filter,packageId,latest,skip,take,overwriteMode"
+        links["BuildInformation"] = f"{base}/build-information{{/id}}{{?{query}}}"
+        links["BuildInformationBulk"] = f"{base}/build-information/bulk{{?ids}}"
+    if behaviour.package_metadata_link:
+        links["PackageMetadata"] = f"{base}/package-metadata{{/id}}{{?filter,packageId,latest,skip,take,replace}}"
+    if behaviour.delta_enabled:
         links["PackageDeltaSignature"] = f"{base}/packages/{{packageId}}/{{version}}/delta-signature"
-        links["PackageDeltaUpload"] = f"{base}/packages/{{packageId}}/{{baseVersion}}/delta{{?replace,overwriteMode}}"
+        links["PackageDeltaUpload"] = f"{base}/packages/{{packageId}}/{{baseVersion}}/delta{{?{upload_query}}}"
     return links
 
 
@@ -42,8 +47,13 @@ def root_document(behaviour: Behaviour, default_space: Space | None) -> dict[str
         "Spaces": "/api/spaces{/id}{?name,skip,ids,take,partialName}",
         "Users": "/api/users{/id}{?skip,take,ids,filter}",
     }
+    if not behaviour.spaces_enabled:  # before 2019.1: one implicit space, its links in the root
+        for name in ("SpaceHome", "Spaces"):
+            links.pop(name)
+        default_space = None
+        links.update({k: v for k, v in space_links(None, behaviour).items() if k not in ("Self", "SpaceHome")})
     if default_space is not None:
-        copies = space_links(default_space.id, behaviour.delta_enabled)
+        copies = space_links(default_space.id, behaviour)
         for name in ("Self", "SpaceHome"):
             copies.pop(name)
         links.update(copies)
@@ -59,7 +69,7 @@ def root_document(behaviour: Behaviour, default_space: Space | None) -> dict[str
 
 
 def space_root(space: Space, behaviour: Behaviour) -> dict[str, Any]:
-    return {"Id": space.id, "Links": space_links(space.id, behaviour.delta_enabled)}
+    return {"Id": space.id, "Links": space_links(space.id, behaviour)}
 
 
 def space_resource(space: Space) -> dict[str, Any]:
@@ -93,10 +103,12 @@ def user_resource(principal: Principal) -> dict[str, Any]:
     }
 
 
-def package_resource(package: StoredPackage, build_information: dict[str, Any] | None) -> dict[str, Any]:
+def package_resource(
+    package: StoredPackage, build_information: dict[str, Any] | None, *, with_hash: bool = True, spaces: bool = True
+) -> dict[str, Any]:
     resource_id = f"packages-{package.package_id}.{package.version}"
-    self_link = f"/api/{package.space_id}/packages/{resource_id}"
-    return {
+    self_link = f"/api/{package.space_id}/packages/{resource_id}" if spaces else f"/api/packages/{resource_id}"
+    resource = {
         "Id": resource_id,
         "PackageId": package.package_id,
         "NuGetPackageId": package.package_id,
@@ -114,6 +126,9 @@ def package_resource(package: StoredPackage, build_information: dict[str, Any] |
         "PackageVersionBuildInformation": build_information,
         "Links": {"Self": self_link, "Raw": f"{self_link}/raw"},
     }
+    if not with_hash:
+        del resource["Hash"]
+    return resource
 
 
 def error_body(message: str, errors: Sequence[str] = (), **extra: Any) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from .state import (
     file_sha1,
     parse_package_file_name,
     split_package_resource_id,
+    version_key,
     version_sort_key,
 )
 
@@ -69,6 +70,7 @@ class Response:
     payload: Any = None
     file: Path | None = None  # streamed as application/octet-stream instead of JSON
     html: str | None = None  # sent as text/html instead of JSON
+    garbled: bool = False  # JSON cut in half after the request was handled (a fault: garble_next)
 
 
 SIGN_IN_PAGE = (
@@ -241,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             record.route = route_path
             route = self._oidc_route(route_path) or resolve_route(self.command, route_path)
+            if not self._exists_in_generation(route):
+                route = Route("unknown", "not_found")
         record.kind = route.kind
 
         cut = state.faults.take_cut(route.kind)
@@ -275,6 +279,10 @@ class _Handler(BaseHTTPRequestHandler):
                 path.unlink(missing_ok=True)
         if not self.close_connection:
             self._finish_body(body)
+        if fake.path_prefix and state.behaviour.prefixed_links:
+            response.payload = _prefixed_links(response.payload, fake.path_prefix)
+        if response.status < 300 and response.payload is not None and state.faults.take_garble(route.kind):
+            response.garbled = True
         self._answer(record, body, route.kind, response, drop=state.faults.take_drop(route.kind))
 
     def _answer(self, record: RequestRecord, body: BodyReader, kind: str, response: Response, *, drop: bool) -> None:
@@ -294,6 +302,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._respond(response)
+
+    def _exists_in_generation(self, route: Route) -> bool:
+        """Routes an older Octopus release did not have answer 404 (see generations.py)."""
+        behaviour = self.state.behaviour
+        if not behaviour.spaces_enabled and (route.kind in ("spaces", "space-root") or route.space
+                                             or route.action == "user_spaces"):
+            return False
+        if not behaviour.build_information_enabled and route.kind.startswith("build-information"):
+            return False
+        if not behaviour.raw_downloads and route.action == "download_package":
+            return False
+        return behaviour.access_tokens or route.kind not in ("openid-configuration", "token-exchange")
 
     def _oidc_route(self, path: str) -> Route | None:
         """Discovery and the token exchange live outside /api, and need no credential."""
@@ -356,6 +376,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(data)))
             else:
                 data = json.dumps(response.payload, indent=2).encode("utf-8")
+                if response.garbled:
+                    data = data[: len(data) // 2]
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
             if self.close_connection:
@@ -379,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
         bearer = not credential and authorization.lower().startswith("bearer ")
         if bearer:
             credential = authorization[len("bearer ") :].strip()
+            if not behaviour.access_tokens:  # before access tokens, a Bearer header is no credential at all
+                credential = ""
         if not credential:
             if required:
                 raise HttpError(401, behaviour.missing_key_message)
@@ -485,7 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _upload_package(self, request: Request) -> Response:
         self._require(request, "BuiltInFeedPush")
-        mode = _package_mode(request)
+        mode = _package_mode(request, self.state.behaviour)
         part = self._receive_file(request)
         name = _package_name(part)
         if part.size == 0:
@@ -504,14 +528,18 @@ class _Handler(BaseHTTPRequestHandler):
                 message = state.behaviour.duplicate_package_message
                 raise HttpError(state.behaviour.duplicate_package_status, message, [message])
             if existing is not None and mode is OverwriteMode.IGNORE_IF_EXISTS:
-                return Response(200, self._package_resource(existing))
+                return Response(200, self._package_resource(existing, uploaded=True))
             stored = state.store_package(request.space.id, name, path, sha1, size)
             status = 201 if existing is None else state.behaviour.overwrite_package_status
-            return Response(status, self._package_resource(stored))
+            return Response(status, self._package_resource(stored, uploaded=True))
 
-    def _package_resource(self, package: StoredPackage) -> dict[str, Any]:
+    def _package_resource(self, package: StoredPackage, *, uploaded: bool = False) -> dict[str, Any]:
+        """The resource; with Hash as behaviour.package_hash says (always, only in upload answers, never)."""
         info = self.state.find_build_information(package.space_id, package.package_id, package.version)
-        return resources.package_resource(package, info)
+        hashed = self.state.behaviour.package_hash == "always" or (
+            uploaded and self.state.behaviour.package_hash == "upload")
+        return resources.package_resource(package, info, with_hash=hashed,
+                                           spaces=self.state.behaviour.spaces_enabled)
 
     def _receive_file(self, request: Request) -> FilePart:
         boundary = boundary_of(request.record.headers.get("content-type", ""))
@@ -585,7 +613,7 @@ class _Handler(BaseHTTPRequestHandler):
         assert request.space is not None
         if not self.state.behaviour.delta_enabled:
             raise HttpError(404, "Delta compression is not enabled on this server.")
-        mode = _package_mode(request)
+        mode = _package_mode(request, self.state.behaviour)
         part = self._receive_file(request)
         if part.size == 0:
             raise HttpError(400, BAD_REQUEST_MESSAGE, ["A delta file must be provided (it has a length equal to 0)."])
@@ -679,6 +707,20 @@ class _Handler(BaseHTTPRequestHandler):
 # --- request helpers ----------------------------------------------------------------------------------------------
 
 
+def _prefixed_links(payload: Any, prefix: str) -> Any:
+    """The answer with every app-relative link under `Links` given the server's virtual directory."""
+    if isinstance(payload, list):
+        return [_prefixed_links(item, prefix) for item in payload]
+    if not isinstance(payload, dict):
+        return payload
+    result = {key: _prefixed_links(value, prefix) for key, value in payload.items()}
+    links = payload.get("Links")
+    if isinstance(links, dict):
+        result["Links"] = {name: prefix + link if isinstance(link, str) and link.startswith("/api") else link
+                           for name, link in links.items()}
+    return result
+
+
 def _fault_message(status: int, kind: str, behaviour: Behaviour) -> str:
     if status == 401:
         return behaviour.invalid_key_message
@@ -727,9 +769,12 @@ def _parse_mode(text: str) -> OverwriteMode:
         raise HttpError(400, BAD_REQUEST_MESSAGE, [str(error)]) from None
 
 
-def _package_mode(request: Request) -> OverwriteMode:
-    """`overwriteMode` wins; otherwise legacy `replace=true` means overwrite; otherwise fail on duplicates."""
-    if request.query.get("overwritemode"):
+def _package_mode(request: Request, behaviour: Behaviour) -> OverwriteMode:
+    """`overwriteMode` wins; otherwise legacy `replace=true` means overwrite; otherwise fail on duplicates.
+
+    Servers before 2019.7.9 know only `replace` and ignore an `overwriteMode` they never heard of.
+    """
+    if request.query.get("overwritemode") and behaviour.honours_overwrite_mode:
         return _parse_mode(request.query["overwritemode"])
     replace = request.query.get("replace", "").lower()
     if replace not in ("", "true", "false"):
@@ -994,7 +1039,7 @@ class FakeOctopus:
 
     def stored_copies(self, package_id: str, version: str, *, space_id: str = DEFAULT_SPACE_ID) -> list[str]:
         """The SHA-1 of every file HTTP requests stored under this ID and version, oldest first (seeds excluded)."""
-        key = (space_id, package_id.lower(), version.lower())
+        key = (space_id, package_id.lower(), version_key(version))
         with self.state.lock:
             return [sha1 for *where, sha1 in self.state.stores if tuple(where) == key]
 
@@ -1027,6 +1072,10 @@ class FakeOctopus:
     def answer_html_next(self, kind: str = "upload", *, status: int = 200, times: int | None = 1) -> None:
         """Answer the next `times` requests of `kind` with a sign-in web page, unhandled (nothing is stored)."""
         self.state.faults.fail_next(kind, status, times, None, html=True)
+
+    def garble_next(self, kind: str = "upload", *, times: int = 1) -> None:
+        """Handle the next `times` requests of `kind` fully (store), then answer 2xx with JSON cut in half."""
+        self.state.faults.garble_next(kind, times)
 
     def clear_faults(self) -> None:
         self.state.faults.clear()

@@ -151,8 +151,25 @@ def version_sort_key(version: str) -> tuple:
 
 
 def same_version(left: str, right: str) -> bool:
-    """Versions are one package version when they differ only in case (NuGet compares labels that way)."""
-    return left.lower() == right.lower()
+    """One package version as NuGet sees it: 1.0 == 1.0.0, labels case-insensitive, metadata ignored."""
+    return version_key(left) == version_key(right)
+
+
+def normalised_version(version: str) -> str:
+    """NuGet's normalised spelling: at least three numbers, a zero fourth dropped, build metadata dropped."""
+    match = _VERSION.match(version.strip())
+    if not match:
+        return version
+    numbers = match["core"].split(".")
+    numbers = [str(int(n)) for n in numbers] + ["0"] * (3 - len(numbers))
+    if len(numbers) == 4 and numbers[3] == "0":
+        numbers = numbers[:3]
+    return ".".join(numbers) + (f"-{match['pre']}" if match["pre"] else "")
+
+
+def version_key(version: str) -> str:
+    """How the fake files a version: one key for every spelling of one package version."""
+    return normalised_version(version).lower()
 
 
 # --- Commit links (what the server computes for build information) -----------------------------------------------
@@ -272,6 +289,17 @@ class Behaviour:
     anonymous_root: bool = True  # GET /api without credentials is allowed (an invalid key still gets 401)
     bare_package_ids: bool = True  # False: GET packages/{Id.Ver} is 404, only the resource ID packages-{Id.Ver} works
     endless_spaces_paging: bool = False  # True: /api/spaces ignores skip and claims a billion results
+    # Generations (generations.py sets these together, like one Octopus release):
+    spaces_enabled: bool = True  # False: before 2019.1, no Spaces links, routes only under /api
+    build_information_enabled: bool = True  # False: before 2019.9, no BuildInformation link, its routes 404
+    package_metadata_link: bool = False  # 2019.4-2019.8 published PackageMetadata instead of BuildInformation
+    honours_overwrite_mode: bool = True  # False: before 2019.7.9, overwriteMode is ignored and only replace is read
+    upload_query: str = "replace,overwriteMode"  # the query variables of the PackageUpload/PackageDeltaUpload links
+    access_tokens: bool = True  # False: before 2023.4 (OIDC), Bearer tokens are refused and discovery is 404
+    normalised_versions: bool = False  # True: stores and answers a version in NuGet's normalised spelling (1.0.0)
+    package_hash: str = "always"  # "upload": only upload answers carry Hash; "never": no answer does
+    raw_downloads: bool = True  # False: GET packages/{id}/raw answers 404 (the stored file cannot be read back)
+    prefixed_links: bool = False  # True: under a path_prefix, links carry it (/octopus/api/...) as IIS virtual dirs do
 
 
 @dataclass
@@ -298,6 +326,7 @@ class Faults:
         self._failures: dict[str, list[_Failure]] = {}
         self._delays: dict[str, float] = {}
         self._drops: dict[str, int] = {}
+        self._garbles: dict[str, int] = {}
         self._cuts: dict[str, list[Cut]] = {}
 
     def fail_next(self, kind: str, status: int, times: int | None, message: str | None, html: bool = False) -> None:
@@ -340,6 +369,18 @@ class Faults:
         with self._lock:
             self._drops[kind] = self._drops.get(kind, 0) + times
 
+    def garble_next(self, kind: str, times: int) -> None:
+        with self._lock:
+            self._garbles[kind] = self._garbles.get(kind, 0) + times
+
+    def take_garble(self, kind: str) -> bool:
+        with self._lock:
+            for key in (kind, "*"):
+                if self._garbles.get(key, 0) > 0:
+                    self._garbles[key] -= 1
+                    return True
+            return False
+
     def take_drop(self, kind: str) -> bool:
         with self._lock:
             for key in (kind, "*"):
@@ -353,6 +394,7 @@ class Faults:
             self._failures.clear()
             self._delays.clear()
             self._drops.clear()
+            self._garbles.clear()
             self._cuts.clear()
 
 
@@ -415,7 +457,7 @@ class OctopusState:
 
     def find_package(self, space_id: str, package_id: str, version: str) -> StoredPackage | None:
         with self.lock:
-            return self.packages.get((space_id, package_id.lower(), version.lower()))
+            return self.packages.get((space_id, package_id.lower(), version_key(version)))
 
     def versions_of(self, space_id: str, package_id: str) -> list[StoredPackage]:
         """Every stored version of a package ID, highest version first."""
@@ -428,20 +470,20 @@ class OctopusState:
     ) -> StoredPackage:
         """Move an uploaded temp file into the feed (replacing any stored file of that version)."""
         with self.lock:
-            key = (space_id, name.package_id.lower(), name.version.lower())
+            key = (space_id, name.package_id.lower(), version_key(name.version))
             if uploaded:
                 self.stores.append((*key, sha1))
             existing = self.packages.get(key)
             folder = self.storage_dir / "feed" / space_id
             folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"{name.package_id.lower()}.{name.version.lower()}{name.extension.lower()}"
+            target = folder / f"{name.package_id.lower()}.{key[2]}{name.extension.lower()}"
             if existing is not None and existing.path != target:
                 existing.path.unlink(missing_ok=True)
             shutil.move(source, target)
             package = StoredPackage(
                 space_id,
                 existing.package_id if existing else name.package_id,
-                existing.version if existing else name.version,
+                existing.version if existing else self.spelling(name.version),
                 name.extension.lower(),
                 target,
                 sha1,
@@ -483,12 +525,13 @@ class OctopusState:
 
     def find_build_information(self, space_id: str, package_id: str, version: str) -> dict[str, Any] | None:
         with self.lock:
-            return self.build_information.get((space_id, package_id.lower(), version.lower()))
+            return self.build_information.get((space_id, package_id.lower(), version_key(version)))
 
     def save_build_information(self, space_id: str, record: dict[str, Any]) -> dict[str, Any]:
         """Insert or replace the record for (package ID, version); a replacement keeps its Id and Created."""
         with self.lock:
-            key = (space_id, record["PackageId"].lower(), record["Version"].lower())
+            record["Version"] = self.spelling(record["Version"])
+            key = (space_id, record["PackageId"].lower(), version_key(record["Version"]))
             existing = self.build_information.get(key)
             stamp = now_iso()
             if existing is None:
@@ -501,6 +544,10 @@ class OctopusState:
             record["LastModifiedOn"] = stamp
             self.build_information[key] = record
             return record
+
+    def spelling(self, version: str) -> str:
+        """The version as this server stores and answers it (normalised when behaviour says so)."""
+        return normalised_version(version) if self.behaviour.normalised_versions else version
 
     # request log
 

@@ -50,25 +50,3 @@ def first_words(text: str) -> str:
     text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
     words = text.split()
     return " ".join(words[:FIRST_WORDS]) + (" …" if len(words) > FIRST_WORDS else "")
-
-
-def same_version(left: Any, right: str) -> bool:
-    """Whether Octopus sees two spellings as one package version, as NuGet's VersionComparer.Default does.
-
-    Missing numeric parts are zeros (1.0 == 1.0.0 == 1.0.0.0), the pre-release label is compared case-insensitively
-    and build metadata is ignored (NuGet/NuGet.Client src/NuGet.Core/NuGet.Versioning/VersionComparer.cs). A
-    minimal stand-in until the shared version rules land; text that is not a version compares as a name.
-    """
-    if not isinstance(left, str):
-        return False
-    left_key, right_key = _version_key(left), _version_key(right)
-    return left_key == right_key if left_key and right_key else same_name(left, right)
-
-
-def _version_key(version: str) -> tuple[tuple[int, ...], str] | None:
-    core, _, label = version.strip().partition("+")[0].partition("-")
-    parts = core.split(".")
-    if not 1 <= len(parts) <= 4 or not all(part.isascii() and part.isdigit() for part in parts):
-        return None
-    numbers = tuple(int(part) for part in parts)
-    return numbers + (0,) * (4 - len(numbers)), label.casefold()

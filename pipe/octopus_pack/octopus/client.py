@@ -1,5 +1,6 @@
 """A thin HTTP client for the Octopus REST API: one session, the key header, TLS, timeouts, retries, error text."""
 
+import hashlib
 import http.client
 import json
 import logging
@@ -9,6 +10,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -81,7 +83,18 @@ class OctopusClient:
         self._session.close()
 
     def url(self, path: str) -> str:
-        """Join an API path to the base URL, keeping any sub-path the server is installed under."""
+        """The URL of a server path or link, for a server installed at the root or under a sub-path.
+
+        Octopus.Client (source/Octopus.Server.Client/DefaultLinkResolver.cs) joins `~/...` to the base URL and
+        `/...` to the scheme and host, because a server under a virtual directory puts it in its links
+        (/octopus/api/...). A link without the sub-path (a proxy that strips it) is joined to the base URL.
+        """
+        if path.startswith("~/"):
+            return self.server + path[1:]
+        parts = urlsplit(self.server)
+        sub_path = parts.path.rstrip("/")
+        if sub_path and path.lower().startswith(sub_path.lower() + "/"):
+            return f"{parts.scheme}://{parts.netloc}{path}"
         return self.server + path
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -92,6 +105,19 @@ class OctopusClient:
             raise PipeError(f"Cannot reach OCTOPUS_SERVER {self.server}: {error}") from None
         self.raise_for_status(response)
         return self._json(response)
+
+    def sha1_of(self, path: str) -> str:
+        """The SHA-1 (lowercase hex) of a file the server streams, read in blocks: a package's `Links.Raw`."""
+        try:
+            response = self._send("GET", path, stream=True)
+            with response:
+                self.raise_for_status(response)
+                digest = hashlib.sha1()
+                for block in response.iter_content(1 << 20):
+                    digest.update(block)
+        except (TransferInterrupted, requests.RequestException) as error:
+            raise PipeError(f"Cannot read {path} from {self.server}: {self.without_secret(str(error))}") from None
+        return digest.hexdigest()
 
     def post_json(self, path: str, params: Mapping[str, Any], body: Any) -> requests.Response:
         """POST a JSON document and hand back the answer, whatever its status."""

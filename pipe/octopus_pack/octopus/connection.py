@@ -6,6 +6,7 @@ from typing import Any
 
 from octopus_pack.errors import PipeError, key_rejected
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
+from octopus_pack.octopus.links import ServerLinks
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,12 @@ class ServerInfo:
     """What the root document says about the server."""
 
     version: str
-    has_spaces: bool  # servers older than 2019.1 have no spaces; their API lives directly under /api
+    links: ServerLinks  # the root document's links: what this server can do, and where
+
+    @property
+    def has_spaces(self) -> bool:
+        """Servers older than 2019.1 have no spaces (no Spaces link); their API lives directly under /api."""
+        return self.links.has("Spaces")
 
 
 def check_server(client: OctopusClient) -> ServerInfo:
@@ -34,20 +40,20 @@ def check_server(client: OctopusClient) -> ServerInfo:
             f"OCTOPUS_SERVER {client.server} is not an Octopus Deploy server: its /api answer is not an Octopus "
             "root document. Use the address you open Octopus with in a browser, without /app."
         )
-    info = ServerInfo(version=str(root.get("Version") or "unknown"), has_spaces="Spaces" in (root.get("Links") or {}))
+    info = ServerInfo(version=str(root.get("Version") or "unknown"), links=ServerLinks.of(root))
     api_version = str(root.get("ApiVersion") or "")
     if api_version and not api_version.startswith("3."):
         log.warning(f"Octopus reports API version {api_version}; this pipe was written for 3.x.")
-    user = _current_user(client)
+    user = _current_user(client, info.links)
     who = user.get("Username") or user.get("DisplayName") or "an unnamed user"
     log.info(f"Connected to Octopus Deploy {info.version} at {client.server} as {who}.")
     return info
 
 
-def _current_user(client: OctopusClient) -> dict[str, Any]:
-    """GET /api/users/me: the root document may be served anonymously, this is what proves the key works."""
+def _current_user(client: OctopusClient, links: ServerLinks) -> dict[str, Any]:
+    """GET CurrentUser (/api/users/me): the root document may be served anonymously, this proves the key works."""
     try:
-        user = client.get_json("/api/users/me")
+        user = client.get_json(links.expand("CurrentUser"))
     except OctopusApiError as error:
         if error.status == 401:
             raise key_rejected(client.server, error.message) from None

@@ -4,34 +4,24 @@ import base64
 import binascii
 import logging
 import tempfile
-from enum import Enum
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote
 
 import requests
 
 from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
-from octopus_pack.octopus.answers import json_object, not_octopus, same_name
+from octopus_pack.octopus.answers import json_object, not_octopus
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient, TransferInterrupted
-from octopus_pack.octopus.package_lookup import LookupFailed, find_package
+from octopus_pack.octopus.package_lookup import LookupFailed, ServerPackage, describes, find_package
 from octopus_pack.octopus.post_retry import post_with_recovery
+from octopus_pack.octopus.push_result import PackageOutcome, PackagePushed, Transfer
 from octopus_pack.octopus.spaces import Space
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import UploadProgress
 from octopus_pack.sizes import format_size
 
 log = logging.getLogger(__name__)
-
-
-class PackageOutcome(Enum):
-    """What one package push did, as the closing line counts it."""
-
-    UPLOADED = "uploaded"
-    UPLOADED_AS_DELTA = "uploaded as a delta"
-    IDENTICAL = "already there with identical content"
-    KEPT = "already there with other content, kept (OVERWRITE_MODE IgnoreIfExists)"
 
 
 class LocalPackage:
@@ -54,37 +44,56 @@ class PackagePush:
         self.space = space
         self.package = LocalPackage(package)
         self.settings = settings
-        self.params = {"overwriteMode": settings.overwrite_mode.value}
+        self.outcome = PackagePushed(PackageOutcome.UPLOADED)
+        self._warned_ignore = False
 
-    def run(self) -> PackageOutcome:
+    def run(self) -> PackagePushed:
         log.info(
             f"Pushing {self.package.file_name} ({format_size(self.package.size)}) to space {self.space} "
             f"(OVERWRITE_MODE {self.settings.overwrite_mode.value})."
         )
-        settled = self._settled_by_server_copy()
-        if settled is not None:
-            return settled
-        if self.settings.delta_compression and (through_delta := self._push_delta()) is not None:
-            return through_delta
-        return self._push_whole()
+        if self._settled_by_server_copy():
+            return self.outcome
+        if self.settings.delta_compression and self._push_delta():
+            return self.outcome
+        self._push_whole()
+        return self.outcome
+
+    def _mode(self, link: str) -> dict[str, str]:
+        """`overwriteMode` where the link's template takes it, else Octopus.Client's legacy `replace`.
+
+        Servers before 2019.7.9 read only `replace` (Octopus.Client: BuiltInPackageRepositoryRepository.cs and
+        Model/OverwriteMode.cs); they have no IgnoreIfExists, which becomes replace=false with a warning.
+        """
+        mode, links = self.settings.overwrite_mode, self.space.links
+        if links.takes(link, "overwriteMode"):
+            return {"overwriteMode": mode.value}
+        if mode is OverwriteMode.IGNORE_IF_EXISTS and not self._warned_ignore:
+            self._warned_ignore = True
+            log.warning("OVERWRITE_MODE IgnoreIfExists needs Octopus 2019.7.9 or newer; this server only knows "
+                        "replace=false, so an existing package is refused rather than kept, unless it is identical.")
+        return {"replace": "true" if mode is OverwriteMode.OVERWRITE_EXISTING else "false"}
 
     # --- the server's copy ----------------------------------------------------------------------------------------
 
-    def _settled_by_server_copy(self) -> PackageOutcome | None:
-        """The outcome when what the server already holds decides the push without an upload (re-runs, keep modes)."""
+    def _settled_by_server_copy(self) -> bool:
+        """True when what the server already holds decides the push without an upload (re-runs, keep modes)."""
         try:
             existing = find_package(self.client, self.space, self.package.package_id, self.package.version)
         except LookupFailed as error:
             log.warning(f"Could not check whether the server already has {self.package.file_name} ({error}); "
                         "uploading, and the server applies OVERWRITE_MODE itself.")
-            return None
+            return False
         if existing is None:
-            return None
+            return False
         name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
         if existing.sha1 == ours:
             log.info(f"Octopus already holds identical content for {name} (space {self.space}, SHA-1 {ours}): "
                      "nothing to upload.")
-            return PackageOutcome.IDENTICAL
+            self.outcome = PackagePushed(PackageOutcome.IDENTICAL)
+            return True
+        if existing.sha1 is None and mode is not OverwriteMode.OVERWRITE_EXISTING:
+            return self._settled_unverifiable(existing)
         if mode is OverwriteMode.FAIL_IF_EXISTS:
             raise PipeError(
                 f"{name} is already in Octopus (space {self.space}) with different content (SHA-1 "
@@ -94,9 +103,27 @@ class PackagePush:
             )
         if mode is OverwriteMode.IGNORE_IF_EXISTS:
             self._warn_kept_different()
-            return PackageOutcome.KEPT
-        log.info(f"{name} is on the server with different content: replacing it (OVERWRITE_MODE OverwriteExisting).")
-        return None
+            self.outcome = PackagePushed(PackageOutcome.KEPT)
+            return True
+        what = "different content" if existing.sha1 else "content that could not be compared"
+        log.info(f"{name} is on the server with {what}: replacing it (OVERWRITE_MODE OverwriteExisting).")
+        return False
+
+    def _settled_unverifiable(self, existing: ServerPackage) -> bool:
+        """The server holds this version but reports no Hash and does not let us read the file back."""
+        name = self.package.file_name
+        if self.settings.overwrite_mode is OverwriteMode.IGNORE_IF_EXISTS:
+            log.warning(f"{name} is already on the server (version {existing.version}) and is kept (OVERWRITE_MODE "
+                        "IgnoreIfExists), but the server reports no Hash and its file could not be read back, so "
+                        "whether it matches this build could not be verified.")
+            self.outcome = PackagePushed(PackageOutcome.KEPT)
+            return True
+        raise PipeError(
+            f"{name} is already in Octopus (space {self.space}, version {existing.version}), but the server reports no "
+            "Hash and its file could not be read back (FeedView permission), so whether it is identical to this "
+            "build could not be verified and nothing was uploaded: give the credential's user FeedView, set "
+            "OVERWRITE_MODE: 'OverwriteExisting' to replace it, or give this build a new VERSION."
+        )
 
     def _server_has_package(self) -> bool:
         """After a cut-off upload: does the server hold this ID and version with our exact bytes?"""
@@ -109,11 +136,16 @@ class PackagePush:
 
     # --- delta ----------------------------------------------------------------------------------------------------
 
-    def _push_delta(self) -> PackageOutcome | None:
-        """The outcome when the server now has the package; None to fall back to uploading the whole file."""
+    def _push_delta(self) -> bool:
+        """True when the server now has the package; False to fall back to uploading the whole file."""
+        links = self.space.links
+        if not (links.has("PackageDeltaSignature") and links.has("PackageDeltaUpload")):
+            log.info("The server offers no delta upload (no PackageDeltaSignature/PackageDeltaUpload link): "
+                     "uploading the whole package.")
+            return False
         signature = self._delta_signature()
         if signature is None:
-            return None
+            return False
         base_version, signature_bytes = signature
         from octopus_pack.octodiff import OctodiffError, build_delta  # numpy loads only when a delta is built
 
@@ -123,41 +155,44 @@ class PackagePush:
             except OctodiffError as error:
                 log.warning(f"Could not build a delta against version {base_version} ({error}); "
                             "uploading the whole package instead.")
-                return None
+                return False
             limit = self.settings.delta_size_limit
             if not self.package.size or delta_size > limit * self.package.size:
                 log.info(
                     f"A delta against version {base_version} would be {format_size(delta_size)}, more than "
                     f"{limit:.0%} of the package: uploading the whole package instead."
                 )
-                return None
+                return False
             log.info(f"Uploading a {format_size(delta_size)} delta against version {base_version}.")
             delta.seek(0)
-            path = f"{self.space.api}/packages/{_segment(self.package.package_id)}/{_segment(base_version)}/delta"
+            path = links.expand("PackageDeltaUpload", packageId=self.package.package_id, baseVersion=base_version,
+                                **self._mode("PackageDeltaUpload"))
             try:
                 response = self._post(path, delta, delta_size)
             except TransferInterrupted as error:
                 if self._server_has_package():
                     log.info(f"The delta upload was cut off ({error}), but the server has the package with the "
                              "same SHA-1: nothing more to do.")
-                    return PackageOutcome.UPLOADED_AS_DELTA
+                    self.outcome = PackagePushed(PackageOutcome.UPLOADED, Transfer.DELTA, delta_size)
+                    return True
                 log.warning(f"The delta upload failed ({error}); uploading the whole package instead.")
-                return None
+                return False
         if response.status_code < 300 or response.status_code in (401, 403, 409) or _says_exists(response, self.client):
             # A whole upload would be refused the same way. Unlike Octopus.Client we do fall back on other 400s:
             # one may mean the server could not apply our delta, and then the whole file still gets through.
             saving = f"uploaded {format_size(delta_size)} delta instead of {format_size(self.package.size)}"
-            return self._conclude(response, saving, PackageOutcome.UPLOADED_AS_DELTA)
+            self._conclude(response, saving, PackagePushed(PackageOutcome.UPLOADED, Transfer.DELTA, delta_size))
+            return True
         log.warning(
             f"The delta upload was refused (HTTP {response.status_code}: {self.client.error_text(response)}); "
             "uploading the whole package instead."
         )
-        return None
+        return False
 
     def _delta_signature(self) -> tuple[str, bytes] | None:
         """The server's chosen base version and its Octodiff signature, or None to upload the whole file."""
         package = self.package
-        path = f"{self.space.api}/packages/{_segment(package.package_id)}/{_segment(package.version)}/delta-signature"
+        path = self.space.links.expand("PackageDeltaSignature", packageId=package.package_id, version=package.version)
         try:
             answer = self.client.get_json(path)
         except OctopusApiError as error:
@@ -175,35 +210,40 @@ class PackagePush:
 
     # --- whole file -----------------------------------------------------------------------------------------------
 
-    def _push_whole(self) -> PackageOutcome:
+    def _push_whole(self) -> None:
         """Upload the file; retries go through post_with_recovery, which first asks what the server kept."""
+        path = self.space.links.expand("PackageUpload", **self._mode("PackageUpload"))
+
         def send() -> requests.Response:
             with self.package.path.open("rb") as stream:
-                return self._post(f"{self.space.api}/packages/raw", stream, self.package.size)
+                return self._post(path, stream, self.package.size)
 
+        whole = PackagePushed(PackageOutcome.UPLOADED, Transfer.WHOLE, self.package.size)
         response = post_with_recovery(self.client, self.settings, self.package.file_name, send,
                                       self._server_has_package)
         if response is None:
-            return PackageOutcome.UPLOADED
-        return self._conclude(response, f"uploaded {format_size(self.package.size)}", PackageOutcome.UPLOADED)
+            self.outcome = whole
+        else:
+            self._conclude(response, f"uploaded {format_size(self.package.size)}", whole)
 
     def _post(self, path: str, stream: BinaryIO, size: int) -> requests.Response:
         progress = UploadProgress(self.package.file_name, size, self.settings.progress_interval)
-        return self.client.post_file(path, self.params, self.package.file_name, stream, progress)
+        return self.client.post_file(path, {}, self.package.file_name, stream, progress)
 
     # --- answers --------------------------------------------------------------------------------------------------
 
-    def _conclude(self, response: requests.Response, transferred: str, uploaded: PackageOutcome) -> PackageOutcome:
-        """Report a verified success and return its outcome, or raise the one-line PipeError that explains the refusal.
-        """
+    def _conclude(self, response: requests.Response, transferred: str, outcome: PackagePushed) -> None:
+        """Report a verified success, or raise the one-line PipeError that explains the refusal."""
         if response.status_code >= 300:
             raise self._refusal(response)
         name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
         stored = self._verified(response)
+        self.outcome = outcome
         if stored != ours:
             if mode is OverwriteMode.IGNORE_IF_EXISTS:  # another run stored its build between our look-up and upload
                 self._warn_kept_different()
-                return PackageOutcome.KEPT
+                self.outcome = PackagePushed(PackageOutcome.KEPT, outcome.transfer, outcome.bytes_sent)
+                return
             raise PipeError(
                 f"Octopus answered the upload of {name} with SHA-1 {stored or '(none)'}, but this build's is {ours}: "
                 "the file was changed on the way or replaced at the same moment by another run. Run the step again."
@@ -214,22 +254,42 @@ class PackagePush:
             log.info(f"Pushed {name} to Octopus: replaced the existing package ({transferred}).")
         elif mode is OverwriteMode.IGNORE_IF_EXISTS:
             log.info(f"Octopus already held identical content for {name}; it was kept (OVERWRITE_MODE IgnoreIfExists).")
-            return PackageOutcome.IDENTICAL
         else:
             log.info(f"Pushed {name} to Octopus: created ({transferred}).")
-        return uploaded
 
     def _verified(self, response: requests.Response) -> str:
-        """The stored copy's SHA-1 from an Octopus package resource for this ID and version; PipeError otherwise."""
+        """The stored copy's SHA-1 from an Octopus package resource for this ID and version; PipeError otherwise.
+
+        An answer without a Hash, or one that cannot be read at all (the server may have stored the file and
+        then failed to write its answer), is settled by the look-up used after a dropped connection: success
+        only when the server holds exactly our bytes.
+        """
         body = json_object(response)
         package = self.package
-        named = body and (body.get("PackageId") or body.get("NuGetPackageId"))
-        if not body or not same_name(named, package.package_id) or not same_name(body.get("Version"), package.version) \
-                or not isinstance(body.get("Hash"), str):
+        if body is not None and not describes(body, package.package_id, package.version):
+            body = None
+        reported = body.get("Hash") if body else None
+        if isinstance(reported, str) and reported.strip():
+            return reported.strip().lower()
+        what = "carried no Hash" if body else "could not be read"
+        try:
+            existing = find_package(self.client, self.space, package.package_id, package.version)
+        except LookupFailed as error:
+            log.debug(f"Could not look the package up: {error}")
+            existing = None
+        if existing is not None and existing.sha1 is not None:
+            log.info(f"Octopus's answer to the upload of {package.file_name} {what}; the package it holds has "
+                     f"SHA-1 {existing.sha1}.")
+            return existing.sha1
+        if body is None:
             raise not_octopus(response, f"the upload of {package.file_name}",
                               f"a package resource for {package.package_id} {package.version} with its Hash",
                               self.client.without_secret)
-        return body["Hash"].lower()
+        raise PipeError(
+            f"Octopus accepted {package.file_name} (HTTP {response.status_code}) but reports no Hash, and the stored "
+            "file could not be read back (FeedView permission), so it could not be verified that the server holds "
+            "this build's bytes: give the credential's user FeedView, or check the package in Octopus."
+        )
 
     def _warn_kept_different(self) -> None:
         log.warning(
@@ -260,8 +320,9 @@ class PackagePush:
         return PipeError(f"Octopus refused {name} (HTTP {status}): {text}")
 
 
-def push_package(client: OctopusClient, space: Space, package: PackageResult,
-                 settings: OctopusSettings) -> PackageOutcome:
+def push_package(
+    client: OctopusClient, space: Space, package: PackageResult, settings: OctopusSettings
+) -> PackagePushed:
     """Push `package` to `space`; logs what happened, raises PipeError when the server did not take it."""
     return PackagePush(client, space, package, settings).run()
 
@@ -269,8 +330,3 @@ def push_package(client: OctopusClient, space: Space, package: PackageResult,
 def _says_exists(response: requests.Response, client: OctopusClient) -> bool:
     """Servers before 3.4 answer a duplicate with 400 instead of 409; only the text tells."""
     return response.status_code == 400 and "already exists" in client.error_text(response).lower()
-
-
-def _segment(text: str) -> str:
-    """One URL path segment: a version such as 1.0.0+build.5 must keep its '+' (sent as %2B)."""
-    return quote(text, safe="")

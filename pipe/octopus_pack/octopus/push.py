@@ -1,7 +1,7 @@
 """Push a finished package and its build information to Octopus Deploy: the order of the steps, nothing more."""
 
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from octopus_pack.config.bitbucket import BitbucketBuild
 from octopus_pack.config.octopus import OctopusSettings
@@ -9,7 +9,8 @@ from octopus_pack.errors import PipeError
 from octopus_pack.octopus.build_information import push_build_information
 from octopus_pack.octopus.client import OctopusClient, user_agent
 from octopus_pack.octopus.connection import check_server
-from octopus_pack.octopus.package_push import PackageOutcome, push_package
+from octopus_pack.octopus.package_push import push_package
+from octopus_pack.octopus.push_result import BuildInformationOutcome, PackageOutcome, PackagePushed, PushResult
 from octopus_pack.octopus.spaces import resolve_space
 from octopus_pack.package_result import PackageResult
 
@@ -44,30 +45,41 @@ class OctopusPush:
     def __exit__(self, *exc_info: object) -> None:
         self.client.__exit__(*exc_info)
 
-    def push(self, package: PackageResult) -> PackageOutcome | None:
-        """Build information first, then the package (None when PUSH_PACKAGE is false); PipeError when refused.
+    def push(self, package: PackageResult) -> PushResult:
+        """Build information first, then the package; PipeError when anything is refused.
 
         With Automatic Release Creation the package push creates the release, and the release snapshot
         copies the build information there is at that moment: pushed later, its commits and work items
         would be missing from the release.
         """
+        information = BuildInformationOutcome.SKIPPED
         if self.settings.push_build_information:
             try:
-                push_build_information(self.client, self.space, package, self.build, self.settings)
+                information = push_build_information(self.client, self.space, package, self.build, self.settings)
             except PipeError as error:
                 if not self.settings.push_package:
                     raise
                 raise PipeError(f"{str(error).rstrip('.')}. {package.path.name} was not pushed: build information "
                                 "goes first, so that a release created by the package push includes it.") from None
-        if not self.settings.push_package:
-            return None
-        return push_package(self.client, self.space, package, self.settings)
+        pushed = PackagePushed(PackageOutcome.SKIPPED)
+        if self.settings.push_package:
+            pushed = push_package(self.client, self.space, package, self.settings)
+        space_name = self.space.name if self.space.id else ""  # a server without spaces has no space to name
+        return PushResult(pushed, information, _without_user_info(self.settings.server), self.space.id, space_name,
+                          package.package_id)
 
 
-def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BitbucketBuild) -> None:
+def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BitbucketBuild) -> PushResult:
     """Connect, check and push in one call."""
     with OctopusPush(settings, build) as octopus:
-        octopus.push(package)
+        return octopus.push(package)
+
+
+def _without_user_info(url: str) -> str:
+    """The server address for outputs: any user:password@ a user put into OCTOPUS_SERVER is left out."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", "")).rstrip("/")
 
 
 def _is_local(url: str) -> bool:

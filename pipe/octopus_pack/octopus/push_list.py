@@ -5,15 +5,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from octopus_pack.errors import PipeError
-from octopus_pack.octopus.package_push import PackageOutcome
 from octopus_pack.octopus.push import OctopusPush
+from octopus_pack.octopus.push_result import PackageOutcome, PushResult, Transfer
 from octopus_pack.package_result import PackageResult
 
 
 @dataclass(frozen=True)
 class Pushed:
     package: PackageResult
-    outcome: PackageOutcome | None  # None: only its build information was pushed (PUSH_PACKAGE false)
+    result: PushResult
 
 
 def push_in_order(octopus: OctopusPush, packages: Sequence[PackageResult]) -> list[Pushed]:
@@ -34,18 +34,22 @@ def push_in_order(octopus: OctopusPush, packages: Sequence[PackageResult]) -> li
 
 def tally(pushed: Sequence[Pushed]) -> str:
     """'2 uploaded (1 as a delta), 1 already there with identical content': what the closing line counts."""
-    counts = Counter(item.outcome for item in pushed)
-    uploaded = counts[PackageOutcome.UPLOADED] + counts[PackageOutcome.UPLOADED_AS_DELTA]
+    counts = Counter(item.result.package.outcome for item in pushed)
+    deltas = sum(item.result.package.transfer is Transfer.DELTA for item in pushed)
     parts = []
-    if uploaded:
-        deltas = counts[PackageOutcome.UPLOADED_AS_DELTA]
-        parts.append(f"{uploaded} uploaded" + (f" ({deltas} as a delta)" if deltas else ""))
-    for outcome in (PackageOutcome.IDENTICAL, PackageOutcome.KEPT):
+    if counts[PackageOutcome.UPLOADED]:
+        parts.append(f"{counts[PackageOutcome.UPLOADED]} uploaded" + (f" ({deltas} as a delta)" if deltas else ""))
+    for outcome, words in _SETTLED_WITHOUT_UPLOAD.items():
         if counts[outcome]:
-            parts.append(f"{counts[outcome]} {outcome.value}")
-    if counts[None]:
-        parts.append(f"{counts[None]} with build information only (PUSH_PACKAGE is false)")
+            parts.append(f"{counts[outcome]} {words}")
     return ", ".join(parts)
+
+
+_SETTLED_WITHOUT_UPLOAD = {
+    PackageOutcome.IDENTICAL: "already there with identical content",
+    PackageOutcome.KEPT: "already there with other content, kept (OVERWRITE_MODE IgnoreIfExists)",
+    PackageOutcome.SKIPPED: "with build information only (PUSH_PACKAGE is false)",
+}
 
 
 def _stopped_part_way(error: str, done: Sequence[Pushed], failed: PackageResult,

@@ -2,13 +2,13 @@
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote
 
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.connection import ServerInfo
+from octopus_pack.octopus.links import ServerLinks
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +20,11 @@ MAX_PAGES = 50
 
 @dataclass(frozen=True)
 class Space:
-    """A space and the path its API lives under."""
+    """A space, the path its API lives under, and the links its space root publishes."""
 
     id: str | None  # None on servers without spaces
     name: str
+    links: ServerLinks = field(default_factory=lambda: ServerLinks(system={}), compare=False, repr=False)
 
     @property
     def api(self) -> str:
@@ -42,21 +43,33 @@ def resolve_space(client: OctopusClient, server: ServerInfo, wanted: str | None)
                 f"OCTOPUS_SPACE is '{wanted}' but the Octopus server (version {server.version}) has no spaces: "
                 "remove OCTOPUS_SPACE."
             )
-        return Space(id=None, name="(no spaces)")
-    space = _find(client, wanted)
+        return Space(id=None, name="(no spaces)", links=server.links)
+    space = _find(client, server.links, wanted)
     log.info(f"Using space {space}.")
-    return space
+    return replace(space, links=_space_links(client, server.links, space))
 
 
-def _find(client: OctopusClient, wanted: str | None) -> Space:
-    if wanted and SPACE_ID.match(wanted):
+def _space_links(client: OctopusClient, links: ServerLinks, space: Space) -> ServerLinks:
+    """The space root's links (GET SpaceHome, /api/Spaces-N), which win over the system root's."""
+    if not links.has("SpaceHome"):
+        return links.in_space({}, space.api)
+    try:
+        root = client.get_json(links.expand("SpaceHome", spaceId=space.id))
+    except OctopusApiError as error:
+        raise PipeError(f"Could not read the space root of space {space} on {client.server}: HTTP {error.status} "
+                        f"({error.message})") from None
+    return links.in_space(root, space.api)
+
+
+def _find(client: OctopusClient, links: ServerLinks, wanted: str | None) -> Space:
+    if wanted and SPACE_ID.match(wanted) and links.takes("Spaces", "id"):
         try:
-            return _space(client.get_json(f"/api/spaces/{quote(wanted, safe='')}"))
+            return _space(client.get_json(links.expand("Spaces", id=wanted)))
         except OctopusApiError as error:
             if error.status != 404:
                 raise _listing_failed(client, error) from None
             # Not an ID after all: a space may be named like one.
-    spaces = _all_spaces(client)
+    spaces = _all_spaces(client, links)
     if wanted is None:
         default = next((space for space in spaces if space.get("IsDefault")), None)
         if default is None:
@@ -72,7 +85,7 @@ def _find(client: OctopusClient, wanted: str | None) -> Space:
     return _space(match)
 
 
-def _all_spaces(client: OctopusClient) -> list[dict[str, Any]]:
+def _all_spaces(client: OctopusClient, links: ServerLinks) -> list[dict[str, Any]]:
     """Every space the key's user can see, following the server's paging, but never for ever.
 
     Paging stops at an empty or short page, at TotalResults, at a page with nothing new (a server that
@@ -81,7 +94,7 @@ def _all_spaces(client: OctopusClient) -> list[dict[str, Any]]:
     spaces: dict[str, dict[str, Any]] = {}
     for page_number in range(MAX_PAGES):
         try:
-            page = client.get_json("/api/spaces", {"skip": page_number * PAGE_SIZE, "take": PAGE_SIZE})
+            page = client.get_json(links.expand("Spaces"), {"skip": page_number * PAGE_SIZE, "take": PAGE_SIZE})
         except OctopusApiError as error:
             raise _listing_failed(client, error) from None
         items = [item for item in ((page.get("Items") or []) if isinstance(page, dict) else page or [])
