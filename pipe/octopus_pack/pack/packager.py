@@ -3,7 +3,6 @@
 import itertools
 import logging
 import os
-import re
 import stat
 import time
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.digest import Digests, TrailingDigests
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.pack.publish import (
-    TEMPORARY_NAME_PATTERN,
     PendingPackage,
     already_exists,
     check_name_fits,
@@ -163,13 +161,12 @@ def _chosen_files(request: PackRequest, selection: Selection) -> list[SourceFile
 
 
 def _never_pack(request: PackRequest) -> NeverPack:
-    """Our own output: this package, partial writes, earlier versions of this ID, Bitbucket's pipe storage."""
+    """Our own output: packages and partial writes in the output folder, Bitbucket's pipe storage."""
     try:
         output = request.output_path.stat()
         output_directory = (output.st_dev, output.st_ino)
     except OSError:  # created later, so nothing of ours is in it yet (or not a folder: build_package says so)
         output_directory = None
-    names = re.compile(rf"{re.escape(request.package_id)}\..+\.(zip|nupkg)|{TEMPORARY_NAME_PATTERN}", re.IGNORECASE)
     folders = set()
     for folder in request.never_pack_folders:
         try:
@@ -177,7 +174,7 @@ def _never_pack(request: PackRequest) -> NeverPack:
         except OSError:
             continue
         folders.add((info.st_dev, info.st_ino))
-    return NeverPack(frozenset(folders), output_directory, names)
+    return NeverPack(frozenset(folders), output_directory)
 
 
 def _mode(request: PackRequest, mode: int) -> int:
