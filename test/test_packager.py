@@ -52,14 +52,16 @@ def test_the_package_holds_the_tree_and_its_name_keeps_the_version_verbatim(tmp_
     assert len(result.sha256) == 64
 
 
-def test_packing_the_clone_into_a_folder_inside_it_never_packs_packages_of_this_id(tmp_path):
-    """The original article packs '.' into './out': earlier versions there must not end up inside."""
+def test_packing_the_clone_into_a_folder_inside_it_never_packs_packages_of_any_id(tmp_path):
+    """The original article packs '.' into './out': earlier packages there must not end up inside."""
     source = make_tree(tmp_path / "repo", {"app.js": b"js", "out/MyCompany.MyApp.0.9.0.zip": b"old",
                                            "out/other.txt": b"kept"})
     result = build_package(zip_request(source, source / "out"))
     assert sorted(unpack(result.path)) == ["app.js", "out/other.txt"]
     again = build_package(zip_request(source, source / "out", version="1.0.0.1"))
     assert sorted(unpack(again.path)) == ["app.js", "out/other.txt"]
+    other_id = build_package(zip_request(source, source / "out", package_id="Web"))
+    assert sorted(unpack(other_id.path)) == ["app.js", "out/other.txt"]
 
 
 def test_the_output_folder_is_created_with_its_parents(tmp_path):
@@ -217,11 +219,11 @@ def test_what_selection_logs_elsewhere_is_logged_here_once_at_the_level_asked_fo
     caplog.set_level(logging.INFO)
     build_package(zip_request(source, source / "out"))
     assert [record.levelname for record in caplog.records if "dangling" in record.getMessage()] == ["WARNING"]
-    assert "it is a package this pipe wrote" not in caplog.text  # DEBUG, and DEBUG is off
+    assert "it is a package this pipe could have written" not in caplog.text  # DEBUG, and DEBUG is off
     caplog.clear()
     caplog.set_level(logging.DEBUG)
     build_package(zip_request(source, source / "out", version="1.0.0.1", overwrite=True))
-    assert caplog.text.count("it is a package this pipe wrote") == 2  # 0.9.0 and the 1.0.0.0 just written
+    assert caplog.text.count("it is a package this pipe could have written") == 2  # 0.9.0 and the 1.0.0.0 just written
     assert caplog.text.count("dangling") == 1
 
 
