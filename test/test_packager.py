@@ -15,7 +15,7 @@ from octopus_pack.pack import packager, selection_job, zip_writer
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.nuget import NuspecMetadata
 from octopus_pack.pack.packager import HeadStart, PackRequest, build_package
-from octopus_pack.pack.selection import NeverPack, select_files
+from octopus_pack.pack.selection import VCS_FOLDERS, NeverPack, select_files
 
 
 def make_tree(base: Path, files: dict[str, bytes]) -> Path:
@@ -154,7 +154,7 @@ def test_files_written_as_root_belong_to_the_owner_of_the_folder_they_land_in(tm
 
 
 names = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\0"),
-                min_size=1, max_size=12).filter(lambda n: n not in {".", ".."} and n == n.strip())
+                min_size=1, max_size=12).filter(lambda n: n not in {".", "..", *VCS_FOLDERS} and n == n.strip())
 trees = st.dictionaries(
     st.lists(names, min_size=1, max_size=6).map("/".join),
     st.tuples(st.binary(max_size=3000), st.sampled_from([0o644, 0o755, 0o600, 0o700, 0o444]),
