@@ -142,7 +142,8 @@ def test_a_package_in_the_output_folder_named_literally_is_packed(tree):
 @pytest.fixture
 def with_vcs(tree: Path) -> Path:
     for name in [".git/HEAD", ".git/objects/ab/cdef", ".gitignore", ".gitattributes", ".gitmodules",
-                 "lib/sub/.git", "lib/sub/.gitignore", "lib/sub/code.c", "legacy/.svn/entries", "legacy/.hg/store/data", "legacy/a.txt"]:
+                 "lib/sub/.git", "lib/sub/.gitignore", "lib/sub/code.c",
+                 "legacy/.svn/entries", "legacy/.hg/store/data", "legacy/a.txt"]:
         path = tree / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(name)

@@ -48,7 +48,9 @@ class PackRequest:
     overwrite: bool = False
     compression: CompressionLevel = CompressionLevel.OPTIMAL
     metadata: nuget.NuspecMetadata | None = None  # nupkg only
-    fixed_time: float | None = None  # SOURCE_DATE_EPOCH: reproducible timestamps and permissions
+    fixed_time: float | None = None  # reproducible timestamps and permissions: SOURCE_DATE_EPOCH or a commit's time
+    fixed_time_commit: str | None = None  # the commit whose time fixed_time is, when it is one
+    file_times_reason: str | None = None  # why the files' own times are kept, when they are
     verbose: bool = False
     never_pack_folders: tuple[Path, ...] = ()  # e.g. Bitbucket's pipe storage, wherever it sits
 
@@ -95,6 +97,7 @@ def build_package(request: PackRequest, head_start: HeadStart | None = None) -> 
     if os.path.lexists(target) and not request.overwrite:
         raise already_exists(target)
     log.info("Packing %s version %s...", request.package_id, request.version)
+    _log_entry_times(request)
     with nullcontext(head_start) if head_start else HeadStart(request) as started:
         workers = started.workers
         files = _chosen_files(request, started.selection())
@@ -140,6 +143,18 @@ def _fault(error: OSError, request: PackRequest) -> PipeError:
         return PipeError(f"Cannot read '{os.fsdecode(error.filename)}': {error.strerror}. Check that it exists and "
                          "is readable.")
     return output_fault(error, request.output_path, request.file_name)
+
+
+def _log_entry_times(request: PackRequest) -> None:
+    if request.fixed_time is None:
+        log.debug("Entry times: the files' own, as %s.", request.file_times_reason or "asked")
+        return
+    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(request.fixed_time))
+    if request.fixed_time_commit:
+        log.info("Entry times: %s, the time of commit %s (set SOURCE_DATE_EPOCH: 'false' to keep the files' own "
+                 "times).", shown, request.fixed_time_commit[:12])
+    else:
+        log.info("Entry times: %s, from SOURCE_DATE_EPOCH.", shown)
 
 
 def _warn_about_id(request: PackRequest) -> None:

@@ -124,7 +124,7 @@ def _log_left_out(left_out: dict[str, None], packed: list[str]) -> None:
     """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all."""
     for path in left_out:
         at = bisect.bisect_left(packed, path)
-        if at < len(packed) and (packed[at] == path or path.endswith("/") and packed[at].startswith(path)):
+        if at < len(packed) and (packed[at] == path or (path.endswith("/") and packed[at].startswith(path))):
             continue
         how = f"{path}**" if path.endswith("/") else path
         log.debug("Not packing '%s': version-control metadata (INCLUDE '%s' packs it).", path, how)
