@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from octopus_pack.errors import PipeError
 from octopus_pack.pack.nuget import NuspecMetadata
 from octopus_pack.pack.packager import PackRequest, build_package
 
@@ -49,13 +50,13 @@ class Reader {
 """
 
 
-def pack_nupkg(tmp_path: Path, files: dict[str, bytes]) -> Path:
+def pack_nupkg(tmp_path: Path, files: dict[str, bytes], **options) -> Path:
     source = tmp_path / "source"
     for name, data in files.items():
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_bytes(data)
     metadata = NuspecMetadata("Acme.Web", "1.0.0", ("@",), "A deployment package created from files on disk.")
-    request = PackRequest("Acme.Web", "1.0.0", "nupkg", source, tmp_path / "out", metadata=metadata)
+    request = PackRequest("Acme.Web", "1.0.0", "nupkg", source, tmp_path / "out", metadata=metadata, **options)
     return build_package(request).path
 
 
@@ -102,23 +103,71 @@ def test_overrides_name_only_parts_that_exist(tmp_path):
     assert set(overrides) <= parts
 
 
-@pytest.mark.parametrize("folder", ["packages", "Package.Data", "_rels_backup"])
-def test_a_top_level_folder_nuget_readers_skip_gets_one_warning_naming_it(tmp_path, caplog, folder):
-    files = {f"{folder}/a.txt": b"a", f"{folder}/sub/b.txt": b"b", "package.json": b"{}", "app.js": b"1"}
+def test_a_root_package_folder_today_s_nuget_drops_gets_one_warning_naming_it_and_the_readers(tmp_path, caplog):
+    files = {"Package/a.txt": b"a", "Package/sub/b.txt": b"b", "package.json": b"{}", "app.js": b"1"}
 
     with caplog.at_level(logging.WARNING):
         pack_nupkg(tmp_path, files)
 
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert f"'{folder}/'" in warnings[0] and "FORMAT: 'zip'" in warnings[0] and "rename" in warnings[0]
+    assert warnings == ["NuGet clients (nuget.exe, dotnet, and nuget.exe 2.x) leave out the files in 'Package/' when "
+                        "they read a nupkg; Octopus deploys them. If a NuGet client must read them, use FORMAT: 'zip' "
+                        "or rename the folder."]
+
+
+@pytest.mark.parametrize("folder", ["packages", "Package.Data", "_rels_backup"])
+def test_folders_only_nuget_core_2_drops_get_a_debug_line_not_a_warning(tmp_path, caplog, folder):
+    files = {f"{folder}/a.txt": b"a", f"{folder}/sub/b.txt": b"b", "app.js": b"1"}
+
+    with caplog.at_level(logging.DEBUG):
+        pack_nupkg(tmp_path, files)
+
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+    notes = [record.getMessage() for record in caplog.records if "NuGet.Core" in record.getMessage()]
+    assert notes == [f"Only NuGet.Core (nuget.exe 2.x) leaves out the files in '{folder}/' of a nupkg; today's "
+                     "NuGet and Octopus read them."]
 
 
 def test_ordinary_folders_and_root_files_named_package_get_no_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
-        pack_nupkg(tmp_path, {"package.json": b"{}", "src/packages/a.txt": b"a", "rels/x.txt": b"x"})
+        pack_nupkg(tmp_path, {"package.json": b"{}", "src/packages/a.txt": b"a", "rels/x.txt": b"x",
+                              "docs/[Content_Types].xml": b"<Types/>", "docs/.signature.p7s": b"p7s",
+                              ".Signature.p7s": b"not the signature", "sub/_rels/y.txt": b"y"})
 
     assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("[Content_Types].xml", "whose name starts with '[Content_Types].xml'"),
+    ("[content_types].XML.bak", "whose name starts with '[Content_Types].xml'"),
+    ("cache/Acme.Web.1.0.0.nupkg.sha512", "ends in '.nupkg.sha512'"),
+    (".signature.p7s", "(NU3005)"),
+    ("_rels/notes.txt", "root folder '_rels'"),
+    ("_RELS/.rels", "root folder '_rels'"),
+    ("package/services/metadata/x.txt", "'package/services/metadata'"),
+])
+def test_a_file_today_s_nuget_or_octopus_would_drop_is_refused_naming_it_and_writing_nothing(tmp_path, name, reason):
+    with pytest.raises(PipeError) as raised:
+        pack_nupkg(tmp_path, {name: b"x", "app.js": b"1"})
+
+    message = str(raised.value)
+    assert message.startswith(f"'{name}' cannot go into a nupkg: NuGet")
+    assert reason in message and message.endswith("EXCLUDE it, or use FORMAT: 'zip'.")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_refusal_names_the_source_file_when_the_nupkg_layout_moves_it(tmp_path):
+    with pytest.raises(PipeError, match=r"^'bin/\[Content_Types\]\.xml' \(packed as '\[Content_Types\]\.xml'\)"):
+        pack_nupkg(tmp_path, {"bin/[Content_Types].xml": b"x"}, includes=["bin/**"])
+
+
+def test_a_backslash_separates_folders_in_a_nupkg_and_a_clash_with_a_real_folder_is_refused(tmp_path):
+    path = pack_nupkg(tmp_path, {"a\\b.txt": b"backslash", "app.js": b"1"})
+    with zipfile.ZipFile(path) as package:
+        assert package.read("a/b.txt") == b"backslash"
+
+    with pytest.raises(PipeError, match=r"^'a/b\.txt' and 'a\\b\.txt' would both be packed as 'a/b\.txt' in a nupkg"):
+        pack_nupkg(tmp_path / "clash", {"a\\b.txt": b"backslash", "a/b.txt": b"slash"})
 
 
 # --- Mono's System.IO.Packaging and NuGet.Core, when installed -------------------------------------------------

@@ -33,7 +33,7 @@ _CONTENT_FILES_SCHEMA = 6
 MAX_PACKAGE_ID_LENGTH = 100
 MAX_PRERELEASE_LABEL_LENGTH = 250
 PSMDCP_FOLDER = "package/services/metadata/core-properties"
-# NuGet.Core (nuget.exe 2.x) skips every part whose folder starts with one of these, case-insensitively.
+# NuGet.Core (nuget.exe 2.x) skips every part whose root folder starts with one of these, case-insensitively.
 _FOLDER_PREFIXES_NUGET_DROPS = ("package", "_rels")
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
@@ -361,7 +361,6 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
 
     payload = [target for target in payload_targets if not is_nuspec(target)]
     entry_names = [part_name(target) for target in payload]
-    _warn_about_folders_nuget_drops(payload)
     seed = hashlib.sha256(nuspec + b"\0" + "\0".join(entry_names).encode()).digest()
     psmdcp_name = f"{PSMDCP_FOLDER}/{_derived_hex(seed, 'core-properties-part', 32)}.psmdcp"
 
@@ -494,16 +493,55 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
     )
 
 
-def _warn_about_folders_nuget_drops(payload_targets: Iterable[str]) -> None:
-    """NuGet.Core and nuget.exe 2.x silently skip files under top-level folders named package* or _rels*."""
+def dropped_by_readers(entry_name: str) -> str | None:
+    """Why today's NuGet or Octopus would leave this payload entry out of the package, or None when both keep it.
+
+    They judge the unescaped entry name, case-insensitively: NuGet.Client's PackageHelper.IsPackageFile
+    (src/NuGet.Core/NuGet.Packaging/PackageExtraction/PackageHelper.cs: '_rels/', 'package/', a name starting
+    '[Content_Types].xml', names ending '.nupkg.sha512') and Calamari's NupkgExtractor
+    (source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs: the same, but only
+    'package/services/metadata/'). A root '.signature.p7s' (compared case-sensitively, NuGet.Packaging.Signing's
+    SignedPackageArchiveUtility) makes NuGet read the package as signed, and refuse it as tampered (NU3005).
+    """
+    path = unquote(entry_name)
+    lower = path.lower()
+    if lower.startswith("[content_types].xml"):
+        return ("NuGet and Octopus leave out anything at the package root whose name starts with "
+                "'[Content_Types].xml', the name of the nupkg's own list of content types")
+    if lower.endswith(".nupkg.sha512"):
+        return "NuGet and Octopus leave out every file whose name ends in '.nupkg.sha512', the name NuGet's hashes have"
+    if path == ".signature.p7s":
+        return ("NuGet takes a '.signature.p7s' at the package root for a package signature and refuses the package "
+                "as tampered with (NU3005)")
+    if lower.startswith("_rels/"):
+        return ("NuGet and Octopus leave out everything in the root folder '_rels', where a nupkg keeps its "
+                "relationships")
+    if lower.startswith("package/services/metadata/"):
+        return ("NuGet and Octopus leave out everything in 'package/services/metadata', where a nupkg keeps its "
+                "properties")
+    return None
+
+
+def warn_about_folders_nuget_drops(entry_names: Iterable[str]) -> None:
+    """Folders only some readers leave out: a warning for what today's NuGet drops, DEBUG for NuGet.Core 2.x alone.
+
+    Today's NuGet (NuGet.Packaging, as nuget.exe 3+ and dotnet use it) leaves out the root folder 'package/'
+    while Octopus deploys it; NuGet.Core (nuget.exe 2.x) also leaves out every root folder whose name merely
+    starts with 'package' or '_rels' (e.g. 'packages/'), which today's NuGet and Octopus read whole.
+    """
     folders: dict[str, None] = {}
-    for target in payload_targets:
-        folder, separator, _ = target.replace("\\", "/").partition("/")
+    for name in entry_names:
+        folder, separator, _ = unquote(name).partition("/")
         if separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
             folders.setdefault(folder, None)
     for folder in folders:
-        log.warning("NuGet readers (NuGet.Core, nuget.exe 2.x) skip the files under '%s/' in a nupkg: use FORMAT: "
-                    "'zip', or rename the folder so it does not start with 'package' or '_rels'.", folder)
+        if folder.lower() == "package":
+            log.warning("NuGet clients (nuget.exe, dotnet, and nuget.exe 2.x) leave out the files in '%s/' when they "
+                        "read a nupkg; Octopus deploys them. If a NuGet client must read them, use FORMAT: 'zip' or "
+                        "rename the folder.", folder)
+        else:
+            log.debug("Only NuGet.Core (nuget.exe 2.x) leaves out the files in '%s/' of a nupkg; today's NuGet and "
+                      "Octopus read them.", folder)
 
 
 def _core_properties_document(metadata: NuspecMetadata, description: str) -> str:

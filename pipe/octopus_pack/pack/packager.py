@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
@@ -211,6 +212,20 @@ def _zip_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Arch
     return (_file_entry(request, f, f.target) for f in files)
 
 
+def _check_payload_names(payload: list[SourceFile], names: tuple[str, ...]) -> None:
+    """Refuse a file NuGet or Octopus would leave out of the nupkg, and two files that would share an entry."""
+    taken: dict[str, SourceFile] = {}
+    for f, name in zip(payload, names, strict=True):
+        why = nuget.dropped_by_readers(name)
+        if why:
+            shown = f"'{f.relative}'" + (f" (packed as '{f.target}')" if f.target != f.relative else "")
+            raise PipeError(f"{shown} cannot go into a nupkg: {why}. EXCLUDE it, or use FORMAT: 'zip'.")
+        earlier = taken.setdefault(name, f)
+        if earlier is not f:  # a backslash separates folders in a nupkg (as in octo): 'a\\b' meets 'a/b'
+            raise PipeError(f"'{earlier.relative}' and '{f.relative}' would both be packed as '{unquote(name)}' in a "
+                            "nupkg (a '\\' in a name separates folders there): rename or EXCLUDE one of them.")
+
+
 def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[ArchiveEntry]:
     """octo's nupkg: .rels, nuspec, payload (percent-encoded names), content types, core properties."""
     payload = [f for f in files if not nuget.is_nuspec(f.target)]
@@ -220,10 +235,8 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
     if not payload:
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
     parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in files])  # octo counted .nuspec types
-    generated_names = {"_rels/.rels", parts.nuspec_name, parts.psmdcp_name}
-    for f, name in zip(payload, parts.payload_names, strict=True):
-        if name in generated_names:
-            raise PipeError(f"'{f.target}' would replace a file the nupkg format needs: EXCLUDE it.")
+    _check_payload_names(payload, parts.payload_names)
+    nuget.warn_about_folders_nuget_drops(parts.payload_names)
     now = request.fixed_time if request.fixed_time is not None else time.time()
 
     def generated(name: str, data: bytes) -> ArchiveEntry:
