@@ -493,21 +493,27 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
     )
 
 
-def dropped_by_readers(entry_name: str) -> str | None:
-    """Why today's NuGet or Octopus would leave this payload entry out of the package, or None when both keep it.
+# What today's readers leave out of a nupkg, judged by the unescaped entry name, case-insensitively:
+# - Octopus deployments: Calamari's NupkgExtractor (OctopusDeploy/Calamari,
+#   source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs): '_rels/', 'package/services/metadata/',
+#   names starting '[Content_Types].xml', names ending '.nupkg.sha512', and .nuspec files (left out already);
+# - packages.config installs: NuGet.Client's PackageHelper.IsPackageFile
+#   (src/NuGet.Core/NuGet.Packaging/PackageExtraction/PackageHelper.cs): the same, but all of 'package/';
+# - PackageReference restores: NuGet.Client's PackageExtractor.ShouldInclude
+#   (src/NuGet.Core/NuGet.Packaging/PackageExtractor.cs): files named '.rels' or '[Content_Types].xml' in any
+#   folder, '.psmdcp' files, and '.nupkg' files at the root.
+# A root '.signature.p7s' (compared case-sensitively: NuGet.Packaging.Signing's SignedPackageArchiveUtility) makes
+# NuGet take the package for a signed one and refuse it as tampered with (NU3005).
+# Proven with nuget.exe 5.8 (install and add -Expand) and 2.8.7 in test/test_nupkg_readers.py.
 
-    They judge the unescaped entry name, case-insensitively: NuGet.Client's PackageHelper.IsPackageFile
-    (src/NuGet.Core/NuGet.Packaging/PackageExtraction/PackageHelper.cs: '_rels/', 'package/', a name starting
-    '[Content_Types].xml', names ending '.nupkg.sha512') and Calamari's NupkgExtractor
-    (source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs: the same, but only
-    'package/services/metadata/'). A root '.signature.p7s' (compared case-sensitively, NuGet.Packaging.Signing's
-    SignedPackageArchiveUtility) makes NuGet read the package as signed, and refuse it as tampered (NU3005).
-    """
+
+def dropped_by_readers(entry_name: str) -> str | None:
+    """Why Octopus, or every NuGet client, would leave this payload entry out (or refuse the package); else None."""
     path = unquote(entry_name)
     lower = path.lower()
-    if lower.startswith("[content_types].xml"):
-        return ("NuGet and Octopus leave out anything at the package root whose name starts with "
-                "'[Content_Types].xml', the name of the nupkg's own list of content types")
+    if lower.startswith("[content_types].xml") or lower.rpartition("/")[2] == "[content_types].xml":
+        return ("NuGet and Octopus leave out files named '[Content_Types].xml' (and, at the package root, any name "
+                "starting with it), the name of the nupkg's own list of content types")
     if lower.endswith(".nupkg.sha512"):
         return "NuGet and Octopus leave out every file whose name ends in '.nupkg.sha512', the name NuGet's hashes have"
     if path == ".signature.p7s":
@@ -522,26 +528,40 @@ def dropped_by_readers(entry_name: str) -> str | None:
     return None
 
 
-def warn_about_folders_nuget_drops(entry_names: Iterable[str]) -> None:
-    """Folders only some readers leave out: a warning for what today's NuGet drops, DEBUG for NuGet.Core 2.x alone.
+def _dropped_by_nuget_clients_only(path: str) -> str | None:
+    """Where a payload entry that Octopus deploys is left out by a NuGet client, named as the warning names it."""
+    lower = path.lower()
+    name = lower.rpartition("/")[2]
+    if lower.startswith("package/"):
+        return f"'{path.partition('/')[0]}/' (packages.config installs leave out the root folder 'package')"
+    if name == ".rels" or name.endswith(".psmdcp") or ("/" not in lower and name.endswith(".nupkg")):
+        return f"'{path}' (PackageReference restores leave out '.rels', '.psmdcp' and root '.nupkg' files)"
+    return None
 
-    Today's NuGet (NuGet.Packaging, as nuget.exe 3+ and dotnet use it) leaves out the root folder 'package/'
-    while Octopus deploys it; NuGet.Core (nuget.exe 2.x) also leaves out every root folder whose name merely
-    starts with 'package' or '_rels' (e.g. 'packages/'), which today's NuGet and Octopus read whole.
+
+def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
+    """A warning for what a NuGet client (nuget.exe, dotnet) leaves out but Octopus deploys; DEBUG for NuGet.Core.
+
+    NuGet.Core (nuget.exe 2.x) also leaves out every root folder whose name merely starts with 'package' or
+    '_rels' (e.g. 'packages/'), which today's NuGet and Octopus read whole: only a DEBUG line for those.
     """
-    folders: dict[str, None] = {}
+    dropped: dict[str, None] = {}
+    old_only: dict[str, None] = {}
     for name in entry_names:
-        folder, separator, _ = unquote(name).partition("/")
+        path = unquote(name)
+        where = _dropped_by_nuget_clients_only(path)
+        if where:
+            dropped.setdefault(where, None)
+            continue
+        folder, separator, _ = path.partition("/")
         if separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
-            folders.setdefault(folder, None)
-    for folder in folders:
-        if folder.lower() == "package":
-            log.warning("NuGet clients (nuget.exe, dotnet, and nuget.exe 2.x) leave out the files in '%s/' when they "
-                        "read a nupkg; Octopus deploys them. If a NuGet client must read them, use FORMAT: 'zip' or "
-                        "rename the folder.", folder)
-        else:
-            log.debug("Only NuGet.Core (nuget.exe 2.x) leaves out the files in '%s/' of a nupkg; today's NuGet and "
-                      "Octopus read them.", folder)
+            old_only.setdefault(folder, None)
+    for where in dropped:
+        log.warning("NuGet clients (nuget.exe, dotnet) leave out %s when they read a nupkg; Octopus deploys it. If "
+                    "a NuGet client must read it, use FORMAT: 'zip' or rename it.", where)
+    for folder in old_only:
+        log.debug("Only NuGet.Core (nuget.exe 2.x) leaves out the files in '%s/' of a nupkg; today's NuGet and "
+                  "Octopus read them.", folder)
 
 
 def _core_properties_document(metadata: NuspecMetadata, description: str) -> str:

@@ -236,7 +236,7 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
     parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in files])  # octo counted .nuspec types
     _check_payload_names(payload, parts.payload_names)
-    nuget.warn_about_folders_nuget_drops(parts.payload_names)
+    nuget.warn_about_what_nuget_clients_drop(parts.payload_names)
     now = request.fixed_time if request.fixed_time is not None else time.time()
 
     def generated(name: str, data: bytes) -> ArchiveEntry:
