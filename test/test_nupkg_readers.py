@@ -117,9 +117,9 @@ def test_a_root_package_folder_today_s_nuget_drops_gets_one_warning_naming_it_an
                         "read it, use FORMAT: 'zip' or rename it."]
 
 
-def test_rels_psmdcp_and_root_nupkg_files_get_a_warning_each(tmp_path, caplog):
+def test_rels_content_types_psmdcp_and_root_nupkg_files_get_a_warning_each(tmp_path, caplog):
     files = {"templates/_rels/.rels": b"r", "docs/old.psmdcp": b"p", "vendor.1.0.0.nupkg": b"n",
-             "lib/vendor.1.0.0.nupkg": b"kept", "app.js": b"1"}
+             "lib/vendor.1.0.0.nupkg": b"kept", "app.js": b"1", "templates/[Content_Types].xml": b"t"}
 
     with caplog.at_level(logging.WARNING):
         pack_nupkg(tmp_path, files)
@@ -127,7 +127,8 @@ def test_rels_psmdcp_and_root_nupkg_files_get_a_warning_each(tmp_path, caplog):
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert [line.split("' ")[0] for line in warnings] == [
         "NuGet clients (nuget.exe, dotnet) leave out 'docs/old.psmdcp", "NuGet clients (nuget.exe, dotnet) leave out "
-        "'templates/_rels/.rels", "NuGet clients (nuget.exe, dotnet) leave out 'vendor.1.0.0.nupkg"]
+        "'templates/[Content_Types].xml", "NuGet clients (nuget.exe, dotnet) leave out 'templates/_rels/.rels",
+        "NuGet clients (nuget.exe, dotnet) leave out 'vendor.1.0.0.nupkg"]
     assert all("PackageReference restores leave out" in line for line in warnings)
 
 
@@ -154,9 +155,8 @@ def test_ordinary_folders_and_root_files_named_package_get_no_warning(tmp_path, 
 
 
 @pytest.mark.parametrize(("name", "reason"), [
-    ("[Content_Types].xml", "any name starting with it"),
-    ("[content_types].XML.bak", "any name starting with it"),
-    ("docs/[Content_Types].xml", "files named '[Content_Types].xml'"),
+    ("[Content_Types].xml", "starts with '[Content_Types].xml'"),
+    ("[content_types].XML.bak", "starts with '[Content_Types].xml'"),
     ("cache/Acme.Web.1.0.0.nupkg.sha512", "ends in '.nupkg.sha512'"),
     (".signature.p7s", "(NU3005)"),
     ("_rels/notes.txt", "root folder '_rels'"),
@@ -228,9 +228,9 @@ NUGET_5_CANDIDATES = (os.environ.get("NUGET_EXE_5", ""),
 NUGET_5_OWN_FILES = {"Acme.Web.1.0.0.nupkg", "acme.web.1.0.0.nupkg", "acme.web.1.0.0.nupkg.sha512", "acme.web.nuspec",
                      ".nupkg.metadata"}
 # Refused: Octopus (Calamari) or a NuGet client leaves them out. Warned: only a NuGet client does. Kept: every reader.
-REFUSED = ["[Content_Types].xml", "[Content_Types].xml.bak", "sub/[Content_Types].xml", "x.nupkg.sha512",
-           "sub/y.nupkg.sha512", "_rels/f.txt", "package/services/metadata/e.txt"]
-WARNED = ["package/d.txt", "docs/_rels/.rels", "docs/old.psmdcp", "vendor.1.0.0.nupkg"]
+REFUSED = ["[Content_Types].xml", "[Content_Types].xml.bak", "x.nupkg.sha512", "sub/y.nupkg.sha512", "_rels/f.txt",
+           "package/services/metadata/e.txt"]
+WARNED = ["package/d.txt", "sub/[Content_Types].xml", "docs/_rels/.rels", "docs/old.psmdcp", "vendor.1.0.0.nupkg"]
 KEPT = ["app.js", "packages/a.txt", "Package.Data/b.txt", "_rels_backup/c.txt", "sub/[Content_Types].xml.in",
         "lib/vendor.1.0.0.nupkg", "docs/.signature.p7s"]
 

@@ -494,6 +494,7 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
 
 
 # What today's readers leave out of a nupkg, judged by the unescaped entry name, case-insensitively:
+# Refused: what Octopus deployments or every NuGet client leave out. Warned: what only a NuGet client leaves out.
 # - Octopus deployments: Calamari's NupkgExtractor (OctopusDeploy/Calamari,
 #   source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs): '_rels/', 'package/services/metadata/',
 #   names starting '[Content_Types].xml', names ending '.nupkg.sha512', and .nuspec files (left out already);
@@ -511,9 +512,9 @@ def dropped_by_readers(entry_name: str) -> str | None:
     """Why Octopus, or every NuGet client, would leave this payload entry out (or refuse the package); else None."""
     path = unquote(entry_name)
     lower = path.lower()
-    if lower.startswith("[content_types].xml") or lower.rpartition("/")[2] == "[content_types].xml":
-        return ("NuGet and Octopus leave out files named '[Content_Types].xml' (and, at the package root, any name "
-                "starting with it), the name of the nupkg's own list of content types")
+    if lower.startswith("[content_types].xml"):
+        return ("NuGet and Octopus leave out every name at the package root that starts with '[Content_Types].xml', "
+                "the name of the nupkg's own list of content types")
     if lower.endswith(".nupkg.sha512"):
         return "NuGet and Octopus leave out every file whose name ends in '.nupkg.sha512', the name NuGet's hashes have"
     if path == ".signature.p7s":
@@ -534,8 +535,10 @@ def _dropped_by_nuget_clients_only(path: str) -> str | None:
     name = lower.rpartition("/")[2]
     if lower.startswith("package/"):
         return f"'{path.partition('/')[0]}/' (packages.config installs leave out the root folder 'package')"
-    if name == ".rels" or name.endswith(".psmdcp") or ("/" not in lower and name.endswith(".nupkg")):
-        return f"'{path}' (PackageReference restores leave out '.rels', '.psmdcp' and root '.nupkg' files)"
+    if name in (".rels", "[content_types].xml") or name.endswith(".psmdcp") or ("/" not in lower
+                                                                                and name.endswith(".nupkg")):
+        return (f"'{path}' (PackageReference restores leave out files named '.rels' or '[Content_Types].xml', "
+                "'.psmdcp' files and root '.nupkg' files)")
     return None
 
 
