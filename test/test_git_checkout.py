@@ -180,3 +180,31 @@ def test_a_rerun_from_a_fresh_clone_finds_identical_content_in_octopus_and_uploa
     assert not octopus.requests_of("delta-upload")
     stored = octopus.package_bytes("Webshop", "1.0.0.18")
     assert stored == (tmp_path / "rerun-18" / "out" / "Webshop.1.0.0.18.zip").read_bytes()
+
+
+def test_a_bitbucket_commit_the_clone_lacks_falls_back_to_head(origin, tmp_path):
+    clone = fresh_clone(origin, tmp_path / "clone", umask=0o022, file_time=1_800_000_000)
+    run = run_pipe_natively(bitbucket_env(clone, BITBUCKET_COMMIT="0" * 40), clone)
+    assert run.returncode == 0, run.output
+    assert f"the time of commit {git(clone, 'rev-parse', 'HEAD')[:12]}" in run.output
+
+
+def test_a_linked_worktree_reads_its_own_head_through_the_git_file(origin, tmp_path):
+    older = git(origin, "rev-parse", "HEAD~1")
+    git(origin, "worktree", "add", "-q", "--detach", str(tmp_path / "linked"), older)
+    run = run_pipe_natively({"ID": "Webshop", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": ".",
+                             "OUTPUT_PATH": "out", "DEBUG": "true"}, tmp_path / "linked")
+    assert run.returncode == 0, run.output
+    assert f"Entry times: 2026-11-30 08:15:00 UTC, the time of commit {older[:12]}" in run.output
+    assert "Not packing '.git': version-control metadata (INCLUDE '.git' packs it)." in run.output
+    assert ".git" not in entries(tmp_path / "linked" / "out" / "Webshop.1.0.0.zip")
+
+
+@pytest.mark.parametrize("value", ["true", "now", "0"])
+def test_source_date_epoch_is_a_timestamp_or_false(origin, tmp_path, value):
+    run = run_pipe_natively(bitbucket_env(origin, SOURCE_DATE_EPOCH=value), origin)
+    assert run.returncode == 1
+    assert run.output.strip().endswith(f"✖ SOURCE_DATE_EPOCH is '{value}': use a Unix timestamp in seconds from "
+                                       "315532800 (1980) to 4354819199 (2107), for example the commit time that git "
+                                       "log -1 --format=%ct prints, or 'false' to keep the files' own times.\x1b[0m")
+    assert not (origin / "out").exists()

@@ -14,7 +14,7 @@ from octopus_pack.errors import PipeError
 from octopus_pack.pack import packager, selection_job, zip_writer
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.nuget import NuspecMetadata
-from octopus_pack.pack.packager import HeadStart, PackRequest, build_package
+from octopus_pack.pack.packager import EntryTimes, HeadStart, PackRequest, build_package
 from octopus_pack.pack.selection import VCS_FOLDERS, NeverPack, select_files
 
 
@@ -109,7 +109,8 @@ def test_reproducible_mode_gives_identical_bytes_when_only_times_and_umask_diffe
                 path.chmod(0o775 if path.name == "run.sh" else mode)
                 os.utime(path, (mtime, mtime))
         for fmt in (zip_request, nupkg_request):
-            packages.append(build_package(fmt(source, tmp_path / f"out{attempt}", fixed_time=1_700_000_000)))
+            request = fmt(source, tmp_path / f"out{attempt}", entry_times=EntryTimes(1_700_000_000))
+            packages.append(build_package(request))
     assert packages[0].path.read_bytes() == packages[2].path.read_bytes()
     assert packages[1].path.read_bytes() == packages[3].path.read_bytes()
     with zipfile.ZipFile(packages[0].path) as zf:

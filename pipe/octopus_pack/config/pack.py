@@ -7,7 +7,6 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from octopus_pack.config import values
 from octopus_pack.config.bitbucket import bitbucket_build_from
@@ -16,7 +15,7 @@ from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.commit_time import NoCommitTime, read_commit_time
 from octopus_pack.pack.compression import CompressionLevel
-from octopus_pack.pack.packager import PackRequest
+from octopus_pack.pack.packager import EntryTimes, PackRequest
 from octopus_pack.pack.versions import validate_version, validate_zip_id
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
         overwrite=_overwrite(env, octo),
         compression=_compression(env.get("COMPRESSION_LEVEL"), octo),
         metadata=_metadata(env, octo, package_id, version, cwd) if package_format == "nupkg" else None,
-        **_entry_times(env, cwd, source_path),
+        entry_times=_entry_times(env, cwd, source_path),
         verbose=octo.verbose,
         never_pack_folders=tuple(Path(env[name]) for name in ("BITBUCKET_PIPE_STORAGE_DIR",
                                                               "BITBUCKET_PIPE_SHARED_STORAGE_DIR") if env.get(name)),
@@ -200,8 +199,8 @@ def _read_release_notes_file(notes_file: str, cwd: Path) -> str | None:
                         "save it as UTF-8.") from None
 
 
-def _entry_times(env: Mapping[str, str], cwd: Path, source_path: Path) -> dict[str, Any]:
-    """PackRequest's entry-time fields: SOURCE_DATE_EPOCH, else the build commit's time, else the files' own.
+def _entry_times(env: Mapping[str, str], cwd: Path, source_path: Path) -> EntryTimes:
+    """SOURCE_DATE_EPOCH, else the build commit's time, else the files' own times.
 
     A commit's time by default makes a Rerun of the same commit pack the same bytes (FailIfExists then finds
     identical content); SOURCE_DATE_EPOCH: 'false' keeps the files' own times, as octo did.
@@ -209,15 +208,14 @@ def _entry_times(env: Mapping[str, str], cwd: Path, source_path: Path) -> dict[s
     value = env.get("SOURCE_DATE_EPOCH")
     if value is not None and value.strip():
         if value.strip().lower() in KEEP_FILE_TIMES:
-            return {"fixed_time": None, "file_times_reason": f"SOURCE_DATE_EPOCH is {values.quoted(value)}"}
-        return {"fixed_time": _source_date_epoch(value)}
+            return EntryTimes(why_file_times=f"SOURCE_DATE_EPOCH is {values.quoted(value)}")
+        return EntryTimes(_source_date_epoch(value))
     build = bitbucket_build_from(env, working_dir=cwd)
     try:
         found = read_commit_time(build.clone_dir, build.commit, source_path)
     except NoCommitTime as reason:
-        return {"fixed_time": None, "file_times_reason": f"{reason} (set SOURCE_DATE_EPOCH for reproducible "
-                                                         "packages)"}
-    return {"fixed_time": float(min(max(found.time, EARLIEST_EPOCH), LATEST_EPOCH)), "fixed_time_commit": found.commit}
+        return EntryTimes(why_file_times=f"{reason} (set SOURCE_DATE_EPOCH for reproducible packages)")
+    return EntryTimes(float(min(max(found.time, EARLIEST_EPOCH), LATEST_EPOCH)), commit=found.commit)
 
 
 def _source_date_epoch(value: str) -> float:

@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class EntryTimes:
+    """The time every entry gets (UTC, with permissions reduced to 0755/0644), or why the files' own are kept."""
+
+    fixed: float | None = None  # SOURCE_DATE_EPOCH or the build commit's time; None: each file's own
+    commit: str | None = None  # the commit whose time `fixed` is, when it is one
+    why_file_times: str | None = None  # when `fixed` is None: why, for the DEBUG line
+
+
+@dataclass(frozen=True)
 class PackRequest:
     """Everything that decides the package's bytes, already validated."""
 
@@ -49,11 +58,13 @@ class PackRequest:
     overwrite: bool = False
     compression: CompressionLevel = CompressionLevel.OPTIMAL
     metadata: nuget.NuspecMetadata | None = None  # nupkg only
-    fixed_time: float | None = None  # reproducible timestamps and permissions: SOURCE_DATE_EPOCH or a commit's time
-    fixed_time_commit: str | None = None  # the commit whose time fixed_time is, when it is one
-    file_times_reason: str | None = None  # why the files' own times are kept, when they are
+    entry_times: EntryTimes = EntryTimes()  # SOURCE_DATE_EPOCH or a commit's time makes the package reproducible
     verbose: bool = False
     never_pack_folders: tuple[Path, ...] = ()  # e.g. Bitbucket's pipe storage, wherever it sits
+
+    @property
+    def fixed_time(self) -> float | None:
+        return self.entry_times.fixed
 
     @property
     def file_name(self) -> str:
@@ -147,13 +158,14 @@ def _fault(error: OSError, request: PackRequest) -> PipeError:
 
 
 def _log_entry_times(request: PackRequest) -> None:
-    if request.fixed_time is None:
-        log.debug("Entry times: the files' own, as %s.", request.file_times_reason or "asked")
+    times = request.entry_times
+    if times.fixed is None:
+        log.debug("Entry times: the files' own, as %s.", times.why_file_times or "asked")
         return
-    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(request.fixed_time))
-    if request.fixed_time_commit:
+    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(times.fixed))
+    if times.commit:
         log.info("Entry times: %s, the time of commit %s (set SOURCE_DATE_EPOCH: 'false' to keep the files' own "
-                 "times).", shown, request.fixed_time_commit[:12])
+                 "times).", shown, times.commit[:12])
     else:
         log.info("Entry times: %s, from SOURCE_DATE_EPOCH.", shown)
 
