@@ -116,12 +116,17 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
                                 "fix the path (it is relative to SOURCE_PATH) or remove it.")
             selection.unmatched_includes.append(pattern.text)
     selection.files = sorted(by_target.values(), key=lambda chosen: chosen.target)
-    _log_left_out(left_out, sorted(chosen.relative for chosen in selection.files))
+    if left_out:
+        asked_for = any(pattern.named_vcs for pattern in include_patterns)
+        _log_left_out(left_out, sorted(chosen.relative for chosen in selection.files) if asked_for else [])
     return selection
 
 
 def _log_left_out(left_out: dict[str, None], packed: list[str]) -> None:
-    """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all."""
+    """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all.
+
+    packed: the relative paths packed, sorted; empty when no pattern names version-control metadata.
+    """
     for path in left_out:
         at = bisect.bisect_left(packed, path)
         if at < len(packed) and (packed[at] == path or (path.endswith("/") and packed[at].startswith(path))):
