@@ -40,7 +40,7 @@ def read_commit_time(clone_dir: Path, wanted: str | None, source_path: Path) -> 
                 return found
     try:
         repo = Repo.discover(str(source_path))
-    except (NotGitRepository, OSError):
+    except (NotGitRepository, OSError, ValueError):
         raise NoCommitTime("no git repository contains SOURCE_PATH") from None
     with repo:
         try:
@@ -60,8 +60,8 @@ def _commit_in(clone_dir: Path, commit_id: bytes) -> CommitTime | None:
         return None
     with repo:
         try:
-            return _time_of(repo, commit_id) if commit_id in repo.object_store else None
-        except (KeyError, OSError, ValueError, NoCommitTime):
+            return _time_of(repo, commit_id)
+        except (KeyError, OSError, ValueError, NoCommitTime):  # not in this clone, or not a readable commit
             return None
 
 
