@@ -14,8 +14,8 @@ from octopus_pack.errors import PipeError
 from octopus_pack.pack import packager, selection_job, zip_writer
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.nuget import NuspecMetadata
-from octopus_pack.pack.packager import HeadStart, PackRequest, build_package
-from octopus_pack.pack.selection import NeverPack, select_files
+from octopus_pack.pack.packager import EntryTimes, HeadStart, PackRequest, build_package
+from octopus_pack.pack.selection import VCS_FOLDERS, NeverPack, select_files
 
 
 def make_tree(base: Path, files: dict[str, bytes]) -> Path:
@@ -52,14 +52,16 @@ def test_the_package_holds_the_tree_and_its_name_keeps_the_version_verbatim(tmp_
     assert len(result.sha256) == 64
 
 
-def test_packing_the_clone_into_a_folder_inside_it_never_packs_packages_of_this_id(tmp_path):
-    """The original article packs '.' into './out': earlier versions there must not end up inside."""
+def test_packing_the_clone_into_a_folder_inside_it_never_packs_packages_of_any_id(tmp_path):
+    """The original article packs '.' into './out': earlier packages there must not end up inside."""
     source = make_tree(tmp_path / "repo", {"app.js": b"js", "out/MyCompany.MyApp.0.9.0.zip": b"old",
                                            "out/other.txt": b"kept"})
     result = build_package(zip_request(source, source / "out"))
     assert sorted(unpack(result.path)) == ["app.js", "out/other.txt"]
     again = build_package(zip_request(source, source / "out", version="1.0.0.1"))
     assert sorted(unpack(again.path)) == ["app.js", "out/other.txt"]
+    other_id = build_package(zip_request(source, source / "out", package_id="Web"))
+    assert sorted(unpack(other_id.path)) == ["app.js", "out/other.txt"]
 
 
 def test_the_output_folder_is_created_with_its_parents(tmp_path):
@@ -107,7 +109,8 @@ def test_reproducible_mode_gives_identical_bytes_when_only_times_and_umask_diffe
                 path.chmod(0o775 if path.name == "run.sh" else mode)
                 os.utime(path, (mtime, mtime))
         for fmt in (zip_request, nupkg_request):
-            packages.append(build_package(fmt(source, tmp_path / f"out{attempt}", fixed_time=1_700_000_000)))
+            request = fmt(source, tmp_path / f"out{attempt}", entry_times=EntryTimes(1_700_000_000))
+            packages.append(build_package(request))
     assert packages[0].path.read_bytes() == packages[2].path.read_bytes()
     assert packages[1].path.read_bytes() == packages[3].path.read_bytes()
     with zipfile.ZipFile(packages[0].path) as zf:
@@ -152,7 +155,7 @@ def test_files_written_as_root_belong_to_the_owner_of_the_folder_they_land_in(tm
 
 
 names = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\0"),
-                min_size=1, max_size=12).filter(lambda n: n not in {".", ".."} and n == n.strip())
+                min_size=1, max_size=12).filter(lambda n: n not in {".", "..", *VCS_FOLDERS} and n == n.strip())
 trees = st.dictionaries(
     st.lists(names, min_size=1, max_size=6).map("/".join),
     st.tuples(st.binary(max_size=3000), st.sampled_from([0o644, 0o755, 0o600, 0o700, 0o444]),
@@ -217,11 +220,11 @@ def test_what_selection_logs_elsewhere_is_logged_here_once_at_the_level_asked_fo
     caplog.set_level(logging.INFO)
     build_package(zip_request(source, source / "out"))
     assert [record.levelname for record in caplog.records if "dangling" in record.getMessage()] == ["WARNING"]
-    assert "it is a package this pipe wrote" not in caplog.text  # DEBUG, and DEBUG is off
+    assert "it is a package this pipe could have written" not in caplog.text  # DEBUG, and DEBUG is off
     caplog.clear()
     caplog.set_level(logging.DEBUG)
     build_package(zip_request(source, source / "out", version="1.0.0.1", overwrite=True))
-    assert caplog.text.count("it is a package this pipe wrote") == 2  # 0.9.0 and the 1.0.0.0 just written
+    assert caplog.text.count("it is a package this pipe could have written") == 2  # 0.9.0 and the 1.0.0.0 just written
     assert caplog.text.count("dangling") == 1
 
 

@@ -1,7 +1,7 @@
 """File selection: octo's include semantics, EXCLUDE, symlinks, and never packing the pipe's own output."""
 
+import logging
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -108,19 +108,86 @@ def test_broken_symlinks_are_skipped_with_a_warning(tree, caplog):
     assert "does not exist" in caplog.text
 
 
-def test_the_output_folders_packages_of_this_id_and_storage_folders_are_never_packed(tree):
+def test_the_output_folders_packages_of_any_id_and_storage_folders_are_never_packed(tree, caplog):
     out = tree / "out"
     out.mkdir()
-    for name in ["MyApp.1.0.0.zip", "myapp.0.9.nupkg", ".MyApp.1.0.1.zip.42.partial", "Other.1.0.zip", "notes.txt"]:
+    ours = ["MyApp.1.0.0.zip", "myapp.0.9.nupkg", "Other.1.0.zip", "Web.App.2.0.0-beta.1+sha.5.NUPKG", ".~3fa9"]
+    kept = ["notes.txt", "tool.zip", "Api.latest.zip", "Api.1.0.0.tar.gz", ".~partial"]
+    for name in ours + kept:
         (out / name).write_text("x")
+    (out / "nested").mkdir()
+    (out / "nested" / "Deep.1.0.0.zip").write_text("x")  # only files directly in OUTPUT_PATH are ours
     storage = tree / ".bitbucket" / "pipelines" / "generated"
     storage.mkdir(parents=True)
     (storage / "state.json").write_text("{}")
-    never = NeverPack(frozenset({_id(storage)}), _id(out),
-                      re.compile(r"\.?MyApp\..+\.(zip|nupkg)(\.\d+\.partial)?", re.IGNORECASE))
+    never = NeverPack(frozenset({_id(storage)}), _id(out))
+    caplog.set_level(logging.DEBUG)
     packed = targets(tree, never=never)
-    assert "out/Other.1.0.zip" in packed and "out/notes.txt" in packed
-    assert not [name for name in packed if "MyApp" in name or "myapp" in name or ".bitbucket" in name]
+    assert [name for name in packed if name.startswith("out/")] == sorted(
+        f"out/{name}" for name in [*kept, "nested/Deep.1.0.0.zip"])
+    assert not [name for name in packed if ".bitbucket" in name]
+    assert caplog.text.count("it is a package this pipe could have written") == len(ours)
+
+
+def test_a_package_in_the_output_folder_named_literally_is_packed(tree):
+    out = tree / "out"
+    out.mkdir()
+    (out / "Web.1.0.0.zip").write_text("x")
+    (out / "Api.1.0.0.zip").write_text("x")
+    never = NeverPack(output_directory=_id(out))
+    assert targets(tree, ["app.js", "out/Web.1.0.0.zip"], never=never) == ["app.js", "out/Web.1.0.0.zip"]
+    assert "out/Api.1.0.0.zip" not in targets(tree, ["out/*.zip"], never=never)
+
+
+@pytest.fixture
+def with_vcs(tree: Path) -> Path:
+    for name in [".git/HEAD", ".git/objects/ab/cdef", ".gitignore", ".gitattributes", ".gitmodules",
+                 "lib/sub/.git", "lib/sub/.gitignore", "lib/sub/code.c",
+                 "legacy/.svn/entries", "legacy/.hg/store/data", "legacy/a.txt"]:
+        path = tree / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    return tree
+
+
+def test_version_control_metadata_is_left_out_but_tracked_git_files_are_packed(with_vcs, caplog):
+    caplog.set_level(logging.DEBUG)
+    for includes in ([], ["**"], ["**/*"], ["*", "lib/**", "legacy/"]):
+        packed = targets(with_vcs, includes)
+        assert not [name for name in packed if "/.git/" in f"/{name}" or ".svn/" in name or ".hg/" in name
+                    or name.endswith("/.git")], includes
+        assert {".gitignore", ".gitattributes", ".gitmodules"} <= set(packed) or includes[:1] == ["*"]
+        assert {"lib/sub/code.c", "legacy/a.txt"} <= set(packed)
+    caplog.clear()
+    targets(with_vcs)
+    lines = [record.getMessage() for record in caplog.records if "version-control" in record.getMessage()]
+    assert lines == [
+        "Not packing '.git/': version-control metadata (INCLUDE '.git/**' packs it).",
+        "Not packing 'legacy/.hg/': version-control metadata (INCLUDE 'legacy/.hg/**' packs it).",
+        "Not packing 'legacy/.svn/': version-control metadata (INCLUDE 'legacy/.svn/**' packs it).",
+        "Not packing 'lib/sub/.git': version-control metadata (INCLUDE 'lib/sub/.git' packs it).",
+    ]
+
+
+@pytest.mark.parametrize(("includes", "expected"), [
+    ([".git/**"], [".git/HEAD", ".git/objects/ab/cdef"]),
+    (["./.git/"], [".git/HEAD", ".git/objects/ab/cdef"]),
+    (["**/.git/**"], [".git/HEAD", ".git/objects/ab/cdef"]),
+    (["legacy/.hg/"], ["legacy/.hg/store/data"]),
+    (["lib/sub/.git"], ["lib/sub/.git"]),
+    (["**/.svn/**", "legacy/*"], ["legacy/.svn/entries", "legacy/a.txt"]),
+])
+def test_an_include_naming_a_version_control_folder_packs_it(with_vcs, includes, expected, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert targets(with_vcs, includes) == expected
+
+
+def test_packing_everything_and_git_explicitly_packs_git_without_a_debug_line(with_vcs, caplog):
+    caplog.set_level(logging.DEBUG)
+    packed = targets(with_vcs, ["**", ".git/**"])
+    assert ".git/HEAD" in packed and "lib/sub/.git" not in packed
+    assert "Not packing '.git/'" not in caplog.text
+    assert "Not packing 'legacy/.hg/'" in caplog.text and "Not packing 'lib/sub/.git'" in caplog.text
 
 
 def _id(path: Path) -> tuple[int, int]:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octopus_pack.config import values
+from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.octo_options import OctoOptions, parse_octo_options
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
+from octopus_pack.pack.commit_time import NoCommitTime, read_commit_time
 from octopus_pack.pack.compression import CompressionLevel
-from octopus_pack.pack.packager import PackRequest
+from octopus_pack.pack.packager import EntryTimes, PackRequest
 from octopus_pack.pack.versions import validate_version, validate_zip_id
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ MAX_RELEASE_NOTES_FILE_BYTES = 1 << 20
 MAX_EXTRA_ARGS_LENGTH = 65536
 EARLIEST_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can hold
 LATEST_EPOCH = 4354819199  # 2107-12-31 23:59:59, the latest
+KEEP_FILE_TIMES = frozenset({"false", "no", "off"})  # SOURCE_DATE_EPOCH words for octo's behaviour
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
         overwrite=_overwrite(env, octo),
         compression=_compression(env.get("COMPRESSION_LEVEL"), octo),
         metadata=_metadata(env, octo, package_id, version, cwd) if package_format == "nupkg" else None,
-        fixed_time=_source_date_epoch(env.get("SOURCE_DATE_EPOCH")),
+        entry_times=_entry_times(env, cwd, source_path),
         verbose=octo.verbose,
         never_pack_folders=tuple(Path(env[name]) for name in ("BITBUCKET_PIPE_STORAGE_DIR",
                                                               "BITBUCKET_PIPE_SHARED_STORAGE_DIR") if env.get(name)),
@@ -196,16 +199,33 @@ def _read_release_notes_file(notes_file: str, cwd: Path) -> str | None:
                         "save it as UTF-8.") from None
 
 
-def _source_date_epoch(value: str | None) -> float | None:
+def _entry_times(env: Mapping[str, str], cwd: Path, source_path: Path) -> EntryTimes:
+    """SOURCE_DATE_EPOCH, else the build commit's time, else the files' own times.
+
+    A commit's time by default makes a Rerun of the same commit pack the same bytes (FailIfExists then finds
+    identical content); SOURCE_DATE_EPOCH: 'false' keeps the files' own times, as octo did.
+    """
+    value = env.get("SOURCE_DATE_EPOCH")
+    if value is not None and value.strip():
+        if value.strip().lower() in KEEP_FILE_TIMES:
+            return EntryTimes(why_file_times=f"SOURCE_DATE_EPOCH is {values.quoted(value)}")
+        return EntryTimes(_source_date_epoch(value))
+    build = bitbucket_build_from(env, working_dir=cwd)
+    try:
+        found = read_commit_time(build.clone_dir, build.commit, source_path)
+    except NoCommitTime as reason:
+        return EntryTimes(why_file_times=f"{reason} (set SOURCE_DATE_EPOCH for reproducible packages)")
+    return EntryTimes(float(min(max(found.time, EARLIEST_EPOCH), LATEST_EPOCH)), commit=found.commit)
+
+
+def _source_date_epoch(value: str) -> float:
     """ASCII digits within the range a zip entry's time can hold (1980 to 2107)."""
-    if value is None or not value.strip():
-        return None
     digits = value.strip()
     if not (digits.isascii() and digits.isdigit() and len(digits) <= 10
             and EARLIEST_EPOCH <= int(digits) <= LATEST_EPOCH):
         raise PipeError(f"SOURCE_DATE_EPOCH is {values.quoted(value)}: use a Unix timestamp in seconds from "
                         f"{EARLIEST_EPOCH} (1980) to {LATEST_EPOCH} (2107), for example the commit time that "
-                        "git log -1 --format=%ct prints.")
+                        "git log -1 --format=%ct prints, or 'false' to keep the files' own times.")
     return float(digits)
 
 

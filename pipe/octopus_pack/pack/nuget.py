@@ -33,7 +33,7 @@ _CONTENT_FILES_SCHEMA = 6
 MAX_PACKAGE_ID_LENGTH = 100
 MAX_PRERELEASE_LABEL_LENGTH = 250
 PSMDCP_FOLDER = "package/services/metadata/core-properties"
-# NuGet.Core (nuget.exe 2.x) skips every part whose folder starts with one of these, case-insensitively.
+# NuGet.Core (nuget.exe 2.x) skips every part whose root folder starts with one of these, case-insensitively.
 _FOLDER_PREFIXES_NUGET_DROPS = ("package", "_rels")
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
@@ -361,7 +361,6 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
 
     payload = [target for target in payload_targets if not is_nuspec(target)]
     entry_names = [part_name(target) for target in payload]
-    _warn_about_folders_nuget_drops(payload)
     seed = hashlib.sha256(nuspec + b"\0" + "\0".join(entry_names).encode()).digest()
     psmdcp_name = f"{PSMDCP_FOLDER}/{_derived_hex(seed, 'core-properties-part', 32)}.psmdcp"
 
@@ -494,16 +493,78 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
     )
 
 
-def _warn_about_folders_nuget_drops(payload_targets: Iterable[str]) -> None:
-    """NuGet.Core and nuget.exe 2.x silently skip files under top-level folders named package* or _rels*."""
-    folders: dict[str, None] = {}
-    for target in payload_targets:
-        folder, separator, _ = target.replace("\\", "/").partition("/")
+# What today's readers leave out of a nupkg, judged by the unescaped entry name, case-insensitively:
+# Refused: what Octopus deployments or every NuGet client leave out. Warned: what only a NuGet client leaves out.
+# - Octopus deployments: Calamari's NupkgExtractor (OctopusDeploy/Calamari,
+#   source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs): '_rels/', 'package/services/metadata/',
+#   names starting '[Content_Types].xml', names ending '.nupkg.sha512', and .nuspec files (left out already);
+# - packages.config installs: NuGet.Client's PackageHelper.IsPackageFile
+#   (src/NuGet.Core/NuGet.Packaging/PackageExtraction/PackageHelper.cs): the same, but all of 'package/';
+# - PackageReference restores: NuGet.Client's PackageExtractor.ShouldInclude
+#   (src/NuGet.Core/NuGet.Packaging/PackageExtractor.cs): files named '.rels' or '[Content_Types].xml' in any
+#   folder, '.psmdcp' files, and '.nupkg' files at the root.
+# A root '.signature.p7s' (compared case-sensitively: NuGet.Packaging.Signing's SignedPackageArchiveUtility) makes
+# NuGet take the package for a signed one and refuse it as tampered with (NU3005).
+# Proven with nuget.exe 5.8 (install and add -Expand) and 2.8.7 in test/test_nupkg_readers.py.
+
+
+def dropped_by_readers(entry_name: str) -> str | None:
+    """Why Octopus, or every NuGet client, would leave this payload entry out (or refuse the package); else None."""
+    path = unquote(entry_name)
+    lower = path.lower()
+    if lower.startswith("[content_types].xml"):
+        return ("NuGet and Octopus leave out every name at the package root that starts with '[Content_Types].xml', "
+                "the name of the nupkg's own list of content types")
+    if lower.endswith(".nupkg.sha512"):
+        return "NuGet and Octopus leave out every file whose name ends in '.nupkg.sha512', the name NuGet's hashes have"
+    if path == ".signature.p7s":
+        return ("NuGet takes a '.signature.p7s' at the package root for a package signature and refuses the package "
+                "as tampered with (NU3005)")
+    if lower.startswith("_rels/"):
+        return ("NuGet and Octopus leave out everything in the root folder '_rels', where a nupkg keeps its "
+                "relationships")
+    if lower.startswith("package/services/metadata/"):
+        return ("NuGet and Octopus leave out everything in 'package/services/metadata', where a nupkg keeps its "
+                "properties")
+    return None
+
+
+def _dropped_by_nuget_clients_only(path: str) -> str | None:
+    """Where a payload entry that Octopus deploys is left out by a NuGet client, named as the warning names it."""
+    lower = path.lower()
+    name = lower.rpartition("/")[2]
+    if lower.startswith("package/"):
+        return f"'{path.partition('/')[0]}/' (packages.config installs leave out the root folder 'package')"
+    if name in (".rels", "[content_types].xml") or name.endswith(".psmdcp") or ("/" not in lower
+                                                                                and name.endswith(".nupkg")):
+        return (f"'{path}' (PackageReference restores leave out files named '.rels' or '[Content_Types].xml', "
+                "'.psmdcp' files and root '.nupkg' files)")
+    return None
+
+
+def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
+    """A warning for what a NuGet client (nuget.exe, dotnet) leaves out but Octopus deploys; DEBUG for NuGet.Core.
+
+    NuGet.Core (nuget.exe 2.x) also leaves out every root folder whose name merely starts with 'package' or
+    '_rels' (e.g. 'packages/'), which today's NuGet and Octopus read whole: only a DEBUG line for those.
+    """
+    dropped: dict[str, None] = {}
+    old_only: dict[str, None] = {}
+    for name in entry_names:
+        path = unquote(name)
+        where = _dropped_by_nuget_clients_only(path)
+        if where:
+            dropped.setdefault(where, None)
+            continue
+        folder, separator, _ = path.partition("/")
         if separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
-            folders.setdefault(folder, None)
-    for folder in folders:
-        log.warning("NuGet readers (NuGet.Core, nuget.exe 2.x) skip the files under '%s/' in a nupkg: use FORMAT: "
-                    "'zip', or rename the folder so it does not start with 'package' or '_rels'.", folder)
+            old_only.setdefault(folder, None)
+    for where in dropped:
+        log.warning("NuGet clients (nuget.exe, dotnet) leave out %s when they read a nupkg; Octopus deploys it. If "
+                    "a NuGet client must read it, use FORMAT: 'zip' or rename it.", where)
+    for folder in old_only:
+        log.debug("Only NuGet.Core (nuget.exe 2.x) leaves out the files in '%s/' of a nupkg; today's NuGet and "
+                  "Octopus read them.", folder)
 
 
 def _core_properties_document(metadata: NuspecMetadata, description: str) -> str:

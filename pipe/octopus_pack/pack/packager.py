@@ -3,13 +3,13 @@
 import itertools
 import logging
 import os
-import re
 import stat
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
@@ -17,7 +17,6 @@ from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.digest import Digests, TrailingDigests
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.pack.publish import (
-    TEMPORARY_NAME_PATTERN,
     PendingPackage,
     already_exists,
     check_name_fits,
@@ -37,6 +36,15 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class EntryTimes:
+    """The time every entry gets (UTC, with permissions reduced to 0755/0644), or why the files' own are kept."""
+
+    fixed: float | None = None  # SOURCE_DATE_EPOCH or the build commit's time; None: each file's own
+    commit: str | None = None  # the commit whose time `fixed` is, when it is one
+    why_file_times: str | None = None  # when `fixed` is None: why, for the DEBUG line
+
+
+@dataclass(frozen=True)
 class PackRequest:
     """Everything that decides the package's bytes, already validated."""
 
@@ -50,9 +58,13 @@ class PackRequest:
     overwrite: bool = False
     compression: CompressionLevel = CompressionLevel.OPTIMAL
     metadata: nuget.NuspecMetadata | None = None  # nupkg only
-    fixed_time: float | None = None  # SOURCE_DATE_EPOCH: reproducible timestamps and permissions
+    entry_times: EntryTimes = EntryTimes()  # SOURCE_DATE_EPOCH or a commit's time makes the package reproducible
     verbose: bool = False
     never_pack_folders: tuple[Path, ...] = ()  # e.g. Bitbucket's pipe storage, wherever it sits
+
+    @property
+    def fixed_time(self) -> float | None:
+        return self.entry_times.fixed
 
     @property
     def file_name(self) -> str:
@@ -97,6 +109,7 @@ def build_package(request: PackRequest, head_start: HeadStart | None = None) -> 
     if os.path.lexists(target) and not request.overwrite:
         raise already_exists(target)
     log.info("Packing %s version %s...", request.package_id, request.version)
+    _log_entry_times(request)
     with nullcontext(head_start) if head_start else HeadStart(request) as started:
         workers = started.workers
         files = _chosen_files(request, started.selection())
@@ -144,6 +157,19 @@ def _fault(error: OSError, request: PackRequest) -> PipeError:
     return output_fault(error, request.output_path, request.file_name)
 
 
+def _log_entry_times(request: PackRequest) -> None:
+    times = request.entry_times
+    if times.fixed is None:
+        log.debug("Entry times: the files' own, as %s.", times.why_file_times or "asked")
+        return
+    shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(times.fixed))
+    if times.commit:
+        log.info("Entry times: %s, the time of commit %s (set SOURCE_DATE_EPOCH: 'false' to keep the files' own "
+                 "times).", shown, times.commit[:12])
+    else:
+        log.info("Entry times: %s, from SOURCE_DATE_EPOCH.", shown)
+
+
 def _warn_about_id(request: PackRequest) -> None:
     """The ID was checked with the settings; Octopus' trouble reading some zip IDs back is only worth a warning."""
     if request.format == "zip" and not octopus_can_parse_id(request.package_id):
@@ -163,13 +189,12 @@ def _chosen_files(request: PackRequest, selection: Selection) -> list[SourceFile
 
 
 def _never_pack(request: PackRequest) -> NeverPack:
-    """Our own output: this package, partial writes, earlier versions of this ID, Bitbucket's pipe storage."""
+    """Our own output: packages and partial writes in the output folder, Bitbucket's pipe storage."""
     try:
         output = request.output_path.stat()
         output_directory = (output.st_dev, output.st_ino)
     except OSError:  # created later, so nothing of ours is in it yet (or not a folder: build_package says so)
         output_directory = None
-    names = re.compile(rf"{re.escape(request.package_id)}\..+\.(zip|nupkg)|{TEMPORARY_NAME_PATTERN}", re.IGNORECASE)
     folders = set()
     for folder in request.never_pack_folders:
         try:
@@ -177,7 +202,7 @@ def _never_pack(request: PackRequest) -> NeverPack:
         except OSError:
             continue
         folders.add((info.st_dev, info.st_ino))
-    return NeverPack(frozenset(folders), output_directory, names)
+    return NeverPack(frozenset(folders), output_directory)
 
 
 def _mode(request: PackRequest, mode: int) -> int:
@@ -199,6 +224,20 @@ def _zip_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Arch
     return (_file_entry(request, f, f.target) for f in files)
 
 
+def _check_payload_names(payload: list[SourceFile], names: tuple[str, ...]) -> None:
+    """Refuse a file NuGet or Octopus would leave out of the nupkg, and two files that would share an entry."""
+    taken: dict[str, SourceFile] = {}
+    for f, name in zip(payload, names, strict=True):
+        why = nuget.dropped_by_readers(name)
+        if why:
+            shown = f"'{f.relative}'" + (f" (packed as '{f.target}')" if f.target != f.relative else "")
+            raise PipeError(f"{shown} cannot go into a nupkg: {why}. EXCLUDE it, or use FORMAT: 'zip'.")
+        earlier = taken.setdefault(name, f)
+        if earlier is not f:  # a backslash separates folders in a nupkg (as in octo): 'a\\b' meets 'a/b'
+            raise PipeError(f"'{earlier.relative}' and '{f.relative}' would both be packed as '{unquote(name)}' in a "
+                            "nupkg (a '\\' in a name separates folders there): rename or EXCLUDE one of them.")
+
+
 def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[ArchiveEntry]:
     """octo's nupkg: .rels, nuspec, payload (percent-encoded names), content types, core properties."""
     payload = [f for f in files if not nuget.is_nuspec(f.target)]
@@ -208,10 +247,8 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
     if not payload:
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
     parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in files])  # octo counted .nuspec types
-    generated_names = {"_rels/.rels", parts.nuspec_name, parts.psmdcp_name}
-    for f, name in zip(payload, parts.payload_names, strict=True):
-        if name in generated_names:
-            raise PipeError(f"'{f.target}' would replace a file the nupkg format needs: EXCLUDE it.")
+    _check_payload_names(payload, parts.payload_names)
+    nuget.warn_about_what_nuget_clients_drop(parts.payload_names)
     now = request.fixed_time if request.fixed_time is not None else time.time()
 
     def generated(name: str, data: bytes) -> ArchiveEntry:

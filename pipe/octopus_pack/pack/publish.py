@@ -10,17 +10,34 @@ gap between checking and publishing. OS faults become one line that names the fo
 
 import errno
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from octopus_pack.errors import PipeError, shortened
+from octopus_pack.pack.versions import is_version
 
 TEMPORARY_PREFIX = ".~"
-TEMPORARY_NAME_PATTERN = r"\.~[0-9a-f]{1,16}"  # what temporary_name() makes; never packed from OUTPUT_PATH
+TEMPORARY_NAME = re.compile(r"\.~[0-9a-f]{1,16}")  # what temporary_name() makes
+PACKAGE_EXTENSIONS = (".zip", ".nupkg")
 Made = TypeVar("Made")
 _LINKLESS_ERRORS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+
+
+def could_be_our_package(name: str) -> bool:
+    """Whether this pipe could have written a file of this name: {ID}.{VERSION}.zip|nupkg (any ID) or a temporary.
+
+    The pipe never packs such files from OUTPUT_PATH, whichever ID wrote them: a second call in the same step
+    must not pack the first one's package.
+    """
+    if TEMPORARY_NAME.fullmatch(name):
+        return True
+    stem, dot, extension = name.rpartition(".")
+    if not dot or f".{extension.lower()}" not in PACKAGE_EXTENSIONS:
+        return False
+    return any(is_version(stem[split + 1:]) for split in range(1, len(stem)) if stem[split] == ".")
 
 
 def already_exists(target: Path) -> PipeError:

@@ -1,5 +1,6 @@
 """Choose the files to pack with `octo pack`'s include-pattern semantics, plus EXCLUDE, in a stable order."""
 
+import bisect
 import errno
 import logging
 import os
@@ -11,6 +12,7 @@ from operator import attrgetter
 from typing import NamedTuple
 
 from octopus_pack.errors import PipeError
+from octopus_pack.pack.publish import could_be_our_package
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,21 @@ class SourceFile(NamedTuple):
 
 @dataclass(frozen=True)
 class NeverPack:
-    """What the pipe must never put in a package, wherever the patterns point: its own output."""
+    """What the pipe must never put in a package, wherever the patterns point: its own output.
+
+    Packages in the output folder (any ID, see publish.could_be_our_package) are left out unless an INCLUDE
+    names one literally.
+    """
 
     directories: frozenset[DirectoryId] = frozenset()  # e.g. Bitbucket's pipe storage folders
     output_directory: DirectoryId | None = None
-    output_names: re.Pattern[str] | None = None  # package files (and partial ones) of this ID
+
+
+# Version-control metadata: never packed unless an INCLUDE pattern names it as a path segment ('.git/**').
+# A '.git' file is the gitdir pointer of a submodule or a linked worktree. Tracked files such as .gitignore are
+# part of the commit and stay packed.
+VCS_FOLDERS = frozenset({".git", ".hg", ".svn"})
+VCS_LINK_FILE = ".git"
 
 
 @dataclass
@@ -63,6 +75,11 @@ class _Pattern:
     def matches_everything(self) -> bool:
         return self.text in ("**", "**/*")
 
+    @property
+    def named_vcs(self) -> frozenset[str]:
+        """The version-control folder names this pattern asks for explicitly, as whole path segments."""
+        return VCS_FOLDERS.intersection(segment.lower() for segment in self.text.split("/"))
+
 
 def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_layout: bool,
                  never_pack: NeverPack) -> Selection:
@@ -77,9 +94,10 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
     selection = Selection()
     by_target: dict[str, SourceFile] = {}
     _modes: dict[int, int] = {}  # one int object per distinct mode, not one per file
+    left_out: dict[str, None] = {}  # version-control folders and links not packed, in the order met
     for pattern in include_patterns:
         found = False
-        for relative, info in _search(base, pattern, never_pack):
+        for relative, info in _search(base, pattern, never_pack, left_out):
             found = True
             if exclude_regexes and any(regex.match(relative) for regex in exclude_regexes):
                 continue
@@ -98,7 +116,23 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
                                 "fix the path (it is relative to SOURCE_PATH) or remove it.")
             selection.unmatched_includes.append(pattern.text)
     selection.files = sorted(by_target.values(), key=lambda chosen: chosen.target)
+    if left_out:
+        asked_for = any(pattern.named_vcs for pattern in include_patterns)
+        _log_left_out(left_out, sorted(chosen.relative for chosen in selection.files) if asked_for else [])
     return selection
+
+
+def _log_left_out(left_out: dict[str, None], packed: list[str]) -> None:
+    """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all.
+
+    packed: the relative paths packed, sorted; empty when no pattern names version-control metadata.
+    """
+    for path in left_out:
+        at = bisect.bisect_left(packed, path)
+        if at < len(packed) and (packed[at] == path or (path.endswith("/") and packed[at].startswith(path))):
+            continue
+        how = f"{path}**" if path.endswith("/") else path
+        log.debug("Not packing '%s': version-control metadata (INCLUDE '%s' packs it).", path, how)
 
 
 def _compile(pattern: str, variable: str) -> _Pattern:
@@ -129,7 +163,8 @@ def _target(relative: str, pattern: _Pattern) -> str:
     return relative.rsplit("/", 1)[-1]
 
 
-def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tuple[str, os.stat_result]]:
+def _search(base: str, pattern: _Pattern, never_pack: NeverPack,
+            left_out: dict[str, None]) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (path relative to base, stat) of the files under the pattern's root that it matches."""
     root = os.path.join(base, pattern.root) if pattern.root else base
     try:
@@ -141,7 +176,7 @@ def _search(base: str, pattern: _Pattern, never_pack: NeverPack) -> Iterator[tup
     prefix = f"{pattern.root}/" if pattern.root else ""
     enclosing = {_folder_id(base)} | {_folder_id(os.path.join(base, *pattern.root.split("/")[:depth]))
                                       for depth in range(1, pattern.root.count("/") + 1)}
-    found = _walk(root, prefix, root_info, pattern.recursive, never_pack, frozenset(enclosing))
+    found = _walk(root, prefix, root_info, pattern, never_pack, frozenset(enclosing), left_out)
     if pattern.matches_everything:
         yield from found
         return
@@ -154,14 +189,20 @@ def _folder_id(path: str) -> DirectoryId:
     return info.st_dev, info.st_ino
 
 
-def _walk(root: str, prefix: str, root_info: os.stat_result, recursive: bool, never_pack: NeverPack,
-          enclosing: frozenset[DirectoryId]) -> Iterator[tuple[str, os.stat_result]]:
+def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, never_pack: NeverPack,
+          enclosing: frozenset[DirectoryId], left_out: dict[str, None]) -> Iterator[tuple[str, os.stat_result]]:
     """(prefix + relative path, stat) of the files below root (following symlinks, hidden files included).
+
+    Version-control metadata the pattern does not name is left out (and noted in left_out); so are packages in
+    the output folder, unless the pattern names one literally.
 
     Never loops through a link cycle. Iterative, with a stack of folders: a file costs one stat and one
     string, not a generator frame for every level above it, and no depth overflows the recursion limit.
     Each folder is listed in name order, so warnings and the order of equal targets never depend on the disk.
     """
+    recursive = pattern.recursive
+    skipped_vcs = VCS_FOLDERS - pattern.named_vcs
+    own_packages_wanted = pattern.is_literal
     pending = [(root, prefix, root_info, enclosing)]
     while pending:
         folder, prefix, info, above = pending.pop()
@@ -189,11 +230,18 @@ def _walk(root: str, prefix: str, root_info: os.stat_result, recursive: bool, ne
                     continue
                 raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
             if stat.S_ISREG(child.st_mode):
-                if is_output and never_pack.output_names and never_pack.output_names.fullmatch(entry.name):
-                    log.debug("Not packing '%s': it is a package this pipe wrote.", entry.path)
+                if is_output and not own_packages_wanted and could_be_our_package(entry.name):
+                    log.debug("Not packing '%s': it is a package this pipe could have written (an INCLUDE naming "
+                              "it packs it).", entry.path)
+                    continue
+                if entry.name == VCS_LINK_FILE and VCS_LINK_FILE in skipped_vcs:
+                    left_out.setdefault(prefix + entry.name, None)
                     continue
                 yield prefix + entry.name, child
             elif stat.S_ISDIR(child.st_mode) and recursive:
+                if entry.name in skipped_vcs:
+                    left_out.setdefault(f"{prefix}{entry.name}/", None)
+                    continue
                 if (child.st_dev, child.st_ino) in above:
                     log.warning("Skipping '%s': the symbolic link loops back to a folder above it.", entry.path)
                     continue

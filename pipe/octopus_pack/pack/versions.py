@@ -33,6 +33,17 @@ def validate_version(version: str) -> str:
     return original
 
 
+def is_version(text: str) -> bool:
+    """Whether text, exactly as written (no spaces), is a version validate_version accepts."""
+    if not text or text != text.replace(" ", "").strip():
+        return False
+    try:
+        validate_version(text)
+    except PipeError:
+        return False
+    return True
+
+
 def prerelease_label(version: str) -> str:
     """The pre-release part of a version ('beta.1' in '1.0.0-beta.1+sha'), or ''."""
     return version.strip().partition("+")[0].partition("-")[2]
