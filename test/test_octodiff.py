@@ -18,19 +18,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixtures_shared import SHARED_DIR, shared_missing
-from octopus_pack.octodiff import (
+from octodiff_tools import (
+    CALCULATE,
+    ROTATE,
     ChunkSignature,
-    DeltaWriter,
-    OctodiffError,
-    Signature,
     apply_delta,
-    build_delta,
     build_signature,
-    read_signature,
+    chunk_checksums,
+    chunks_of,
+    signature_file,
 )
+from octopus_pack.octodiff import DeltaWriter, OctodiffError, Signature, build_delta, read_signature
 from octopus_pack.octodiff import delta as delta_module
 from octopus_pack.octodiff import matching as matching_module
-from octopus_pack.octodiff.checksums import CALCULATE, ROTATE, V1, V2, WindowKeys, chunk_checksums
+from octopus_pack.octodiff.checksums import V1, V2, WindowKeys
 from octopus_pack.octodiff.delta import search_ranges
 from octopus_pack.octodiff.matching import ChunkTable
 
@@ -85,7 +86,7 @@ def delta_of(tmp_path: Path, new: bytes, signature: bytes | Signature) -> bytes:
     new_file = tmp_path / "new.bin"
     new_file.write_bytes(new)
     out = io.BytesIO()
-    written = build_delta(new_file, signature, out)
+    written = build_delta(new_file, signature, out, new_file_sha1=hashlib.sha1(new).digest())
     assert written == len(out.getvalue())
     return out.getvalue()
 
@@ -163,16 +164,16 @@ def test_signature_vectors(vectors: dict, name: str) -> None:
     make_basis, chunk_size, rolling = SIGNATURE_CASES[name]
     expected = bytes.fromhex(vectors["signatures"][name])
     assert signature_of(make_basis(), chunk_size, rolling) == expected
-    assert read_signature(expected).to_bytes() == expected
+    assert signature_file(read_signature(expected)) == expected
 
 
 def test_signature_reader_vector(vectors: dict) -> None:
     """SignatureReaderFixture: the 128-byte-chunk signature of TestData has five chunks, the last 8 bytes long."""
     signature = read_signature(bytes.fromhex(vectors["signatures"]["td,chunk=128"]))
     assert (signature.hash_algorithm, signature.rolling_algorithm) == ("SHA1", "Adler32")
-    assert [chunk.start_offset for chunk in signature.chunks] == [0, 128, 256, 384, 512]
-    assert [chunk.length for chunk in signature.chunks] == [128, 128, 128, 128, 8]
-    last = signature.chunks[-1]
+    assert [chunk.start_offset for chunk in chunks_of(signature)] == [0, 128, 256, 384, 512]
+    assert [chunk.length for chunk in chunks_of(signature)] == [128, 128, 128, 128, 8]
+    last = chunks_of(signature)[-1]
     assert last.rolling_checksum == 210109066
     assert last.hash.hex().startswith("21d4023a")
     assert last.hash == hashlib.sha1(sample_data()[512:]).digest()
@@ -276,7 +277,7 @@ def test_chunk_checksums_match_scalar_checksums(algorithm: str) -> None:
 def reference_delta(new: bytes, signature: Signature, read_buffer_size: int) -> bytes:
     """Octodiff's DeltaBuilder, one byte at a time, with an exact V2 rotation; written from the spec."""
     calculate, rotate = CALCULATE[signature.rolling_algorithm], ROTATE[signature.rolling_algorithm]
-    ordered = sorted(signature.chunks, key=lambda chunk: (chunk.rolling_checksum, chunk.start_offset))
+    ordered = sorted(chunks_of(signature), key=lambda chunk: (chunk.rolling_checksum, chunk.start_offset))
     first_with_checksum: dict[int, int] = {}
     for index, chunk in enumerate(ordered):
         first_with_checksum.setdefault(chunk.rolling_checksum, index)
@@ -433,7 +434,7 @@ def test_delta_model_agreement_on_generated_edits(basis, cuts, chunk_size, rolli
         patch.setattr(delta_module, "READ_BUFFER_SIZE", 600)
         file = _scratch_file(new)
         try:
-            build_delta(file, signature, out)
+            build_delta(file, signature, out, new_file_sha1=hashlib.sha1(new).digest())
         finally:
             file.unlink()
     assert out.getvalue() == reference_delta(new, signature, 600)
@@ -554,9 +555,24 @@ def test_empty_new_file_gives_a_header_only_delta(tmp_path: Path) -> None:
     assert applied(b"some basis", delta) == b""
 
 
+def test_the_header_carries_the_callers_sha1_and_the_file_is_not_hashed_again(tmp_path: Path) -> None:
+    """The pipe passes the SHA-1 it computed while writing the package; a wrong one shows in the header."""
+    basis = random.Random(14).randbytes(10_000)
+    new_file = tmp_path / "new.bin"
+    new_file.write_bytes(basis[:5000] + b"changed" + basis[5000:])
+    given = bytes(range(20))
+    out = io.BytesIO()
+    build_delta(new_file, signature_of(basis, 128), out, new_file_sha1=given)
+    assert out.getvalue()[19:39] == given
+    with pytest.raises(OctodiffError, match="expects " + given.hex()):
+        applied(basis, out.getvalue())
+    with pytest.raises(OctodiffError, match="20 bytes, not 40"):
+        build_delta(new_file, signature_of(basis, 128), io.BytesIO(), new_file_sha1=given.hex().encode())
+
+
 def test_empty_basis_gives_one_data_command(tmp_path: Path) -> None:
     signature = signature_of(b"")
-    assert read_signature(signature).chunks == ()
+    assert chunks_of(read_signature(signature)) == ()
     delta = delta_of(tmp_path, b"new content", signature)
     assert delta[42:] == b"\x80" + struct.pack("<q", 11) + b"new content"
     assert applied(b"", delta) == b"new content"
@@ -580,9 +596,9 @@ def test_a_signature_object_and_its_bytes_give_the_same_delta(tmp_path: Path) ->
 def test_duplicate_chunks_copy_from_the_first_and_signatures_expose_their_chunks() -> None:
     basis = b"A" * 512 + b"B" * 128
     signature = read_signature(signature_of(basis, 128))
-    first = signature.chunks[0]
-    assert signature.chunks[1] == ChunkSignature(128, 128, first.rolling_checksum, first.hash)
-    assert signature.chunk_count == 5
+    first = chunks_of(signature)[0]
+    assert chunks_of(signature)[1] == ChunkSignature(128, 128, first.rolling_checksum, first.hash)
+    assert len(chunks_of(signature)) == 5
 
 
 def test_chunks_whose_hashes_only_share_a_prefix_are_not_duplicates() -> None:
@@ -761,7 +777,7 @@ def test_fuzzed_signatures_fail_cleanly_or_build_deltas(tmp_path: Path) -> None:
         except OctodiffError:
             continue
         out = io.BytesIO()
-        build_delta(new_file, signature, out)
+        build_delta(new_file, signature, out, new_file_sha1=hashlib.sha1(new_file.read_bytes()).digest())
         # A damaged signature may describe another basis; the delta must still be well formed.
         with contextlib.suppress(OctodiffError):
             applied(basis, out.getvalue())

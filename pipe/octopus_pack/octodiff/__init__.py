@@ -1,21 +1,11 @@
-"""Octodiff signatures and deltas in Python, compatible with Octopus Deploy's delta-compressed package pushes.
+"""Octodiff deltas in Python, for Octopus Deploy's delta-compressed package pushes.
 
-build_signature(basis) -> OCTOSIG bytes; read_signature(bytes) -> Signature;
-build_delta(new_file, signature, out) writes an OCTODELTA; apply_delta(basis, delta, out) rebuilds the file.
+read_signature(bytes) -> Signature parses the server's OCTOSIG; build_delta(new_file, signature, out,
+new_file_sha1=...) writes the OCTODELTA. Writing signatures and applying deltas, which only a server does,
+live with the tests (test/octodiff_tools.py).
 """
 
 from .delta import build_delta
-from .formats import ChunkSignature, DeltaWriter, OctodiffError, Signature, read_signature
-from .patch import apply_delta
-from .signature import build_signature
+from .formats import DeltaWriter, OctodiffError, Signature, read_signature
 
-__all__ = [
-    "ChunkSignature",
-    "DeltaWriter",
-    "OctodiffError",
-    "Signature",
-    "apply_delta",
-    "build_delta",
-    "build_signature",
-    "read_signature",
-]
+__all__ = ["DeltaWriter", "OctodiffError", "Signature", "build_delta", "read_signature"]

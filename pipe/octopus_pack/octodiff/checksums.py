@@ -1,13 +1,9 @@
-"""Octodiff's rolling checksums: exact scalar forms, and numpy forms that cover many chunks or windows at once.
+"""Octodiff's rolling checksums for every window of a run of data at once, in numpy.
 
 Both variants are Adler-32 shaped. For a window z[0..n-1] let s = sum(z) and w = sum((n - k) * z[k]); then
 a = 1 + s and b = n + w, reduced mod 2**16 ("Adler32", Octodiff's default) or mod 65521 ("Adler32V2",
 which equals zlib.adler32). The checksum is b << 16 | a.
 """
-
-import zlib
-from collections.abc import Callable
-from itertools import accumulate
 
 import numpy as np
 
@@ -15,48 +11,6 @@ V1 = "Adler32"
 V2 = "Adler32V2"
 V1_MASK = 0xFFFF
 V2_MODULUS = 65521
-
-
-def adler32_v1(data: bytes | memoryview) -> int:
-    """Octodiff's "Adler32": Adler-32 without the 65521 modulus, both halves truncated to 16 bits."""
-    a = (1 + sum(data)) & V1_MASK
-    b = (len(data) + sum(accumulate(data))) & V1_MASK
-    return b << 16 | a
-
-
-def rotate_adler32_v1(checksum: int, remove: int, add: int, window: int) -> int:
-    """Slide a V1 window right by one byte: remove leaves on the left, add enters on the right."""
-    a = (checksum - remove + add) & V1_MASK
-    b = ((checksum >> 16) - window * remove + a - 1) & V1_MASK
-    return b << 16 | a
-
-
-def adler32_v2(data: bytes | memoryview) -> int:
-    """Octodiff's "Adler32V2", which is standard Adler-32."""
-    return zlib.adler32(data)
-
-
-def rotate_adler32_v2(checksum: int, remove: int, add: int, window: int) -> int:
-    """Slide a V2 window right by one byte, with a true modulus (Octodiff's C# gets negative values wrong)."""
-    a = ((checksum & 0xFFFF) - remove + add) % V2_MODULUS
-    b = ((checksum >> 16) - window * remove + a - 1) % V2_MODULUS
-    return b << 16 | a
-
-
-CALCULATE: dict[str, Callable[[bytes | memoryview], int]] = {V1: adler32_v1, V2: adler32_v2}
-ROTATE: dict[str, Callable[[int, int, int, int], int]] = {V1: rotate_adler32_v1, V2: rotate_adler32_v2}
-
-
-def chunk_checksums(chunks: np.ndarray, algorithm: str) -> np.ndarray:
-    """Checksums (uint32) of the rows of a (count, length) uint8 array: one row per basis chunk."""
-    if algorithm == V2:
-        return np.fromiter((zlib.adler32(row) for row in chunks), dtype=np.uint32, count=len(chunks))
-    length = chunks.shape[1]
-    # Everything is wanted mod 2**16, so wrapping uint32 sums and dot products are exact enough.
-    weights = np.arange(length, 0, -1, dtype=np.uint32)
-    a = chunks.sum(axis=1, dtype=np.uint32) + np.uint32(1)
-    b = chunks @ weights + np.uint32(length)
-    return ((b & np.uint32(V1_MASK)) << np.uint32(16)) | (a & np.uint32(V1_MASK))
 
 
 class WindowKeys:

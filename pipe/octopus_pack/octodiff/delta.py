@@ -14,8 +14,8 @@ import hashlib
 import mmap
 import os
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import BinaryIO
 
@@ -34,7 +34,7 @@ FIRST_SCAN_SIZE = 1 << 12
 MAX_SCAN_SIZE = 8 * SCAN_BLOCK_SIZE
 # Mapped pages of the new file behind the search are dropped this often, so RSS does not grow with it.
 RELEASE_INTERVAL = 8 * 1024 * 1024
-# Work done beside the main thread: hashing the new file, and half of each long vectorised scan.
+# Half of each long vectorised scan runs on a worker thread (numpy releases the GIL).
 USE_WORKER_THREADS = True
 
 _DONT_NEED = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows, where RSS is simply not trimmed
@@ -83,7 +83,6 @@ class _DeltaSearch:
         mapped: mmap.mmap,
         signature: Signature,
         writer: DeltaWriter,
-        file_hash: "Future[bytes] | bytes",
         workers: ThreadPoolExecutor | None,
     ) -> None:
         self.chunks = ChunkTable(signature)
@@ -92,7 +91,7 @@ class _DeltaSearch:
         self.data = np.frombuffer(mapped, dtype=np.uint8)
         self.file_size = len(mapped)
         self.rolling_algorithm = signature.rolling_algorithm
-        self.writer = _HeldBackWriter(writer, file_hash, self.pieces)
+        self.writer = writer
         self.workers = workers
         self.last_match = 0
         self.expected_chunk = 0  # the chunk that follows the last one matched, in basis order
@@ -115,7 +114,6 @@ class _DeltaSearch:
                 self._search(first, last, matchers[window])
         if self.last_match < self.file_size:
             self._write_data(self.last_match, self.file_size)
-        self.writer.finish()
 
     def _search(self, first: int, last: int, matcher: WindowMatcher) -> None:
         """Greedy matching of windows starting in [first, last], continuing from the last match."""
@@ -200,7 +198,8 @@ class _DeltaSearch:
         return position
 
     def _write_data(self, start: int, stop: int) -> None:
-        self.writer.write_data(start, stop)
+        """DATA for the new file's bytes [start, stop)."""
+        self.writer.write_data(stop - start, self.pieces(start, stop))
 
     def pieces(self, start: int, stop: int) -> Iterator[memoryview]:
         """The new file's bytes [start, stop) in bounded pieces, unmapped again once written."""
@@ -224,90 +223,27 @@ class _DeltaSearch:
             self.mapped.madvise(_DONT_NEED, first_page, length)
 
 
-class _HeldBackWriter:
-    """Passes commands to a DeltaWriter once the header (which needs the new file's SHA1) is written.
+def build_delta(
+    new_file: str | os.PathLike, signature: bytes | Signature, out: BinaryIO, *, new_file_sha1: bytes
+) -> int:
+    """Write an OCTODELTA turning the signature's basis into new_file; return the number of bytes written.
 
-    The hash is computed on a worker thread while the search starts; the few commands found meanwhile
-    wait here, DATA as a (start, stop) range of the new file.
+    new_file_sha1 goes into the header, where the server checks the file it rebuilds. The caller already
+    has it (the package's SHA-1 is computed while the package is written or read), so the file is not
+    hashed a second time here.
     """
-
-    def __init__(
-        self,
-        writer: DeltaWriter,
-        file_hash: "Future[bytes] | bytes",
-        pieces: Callable[[int, int], Iterator[memoryview]],
-    ) -> None:
-        self.writer = writer
-        self.file_hash = file_hash
-        self.pieces = pieces
-        self.waiting: list[tuple[bool, int, int]] | None = []
-        if isinstance(file_hash, bytes):
-            self._write_header(file_hash)
-
-    def _write_header(self, file_hash: bytes) -> None:
-        self.writer.write_header(file_hash)
-        waiting, self.waiting = self.waiting, None
-        for is_copy, first, second in waiting or ():
-            self._pass_on(is_copy, first, second)
-
-    def _header_written(self) -> bool:
-        if self.waiting is not None and isinstance(self.file_hash, Future) and self.file_hash.done():
-            self._write_header(self.file_hash.result())
-        return self.waiting is None
-
-    def _pass_on(self, is_copy: bool, first: int, second: int) -> None:
-        if is_copy:
-            self.writer.write_copy(first, second)
-        else:
-            self.writer.write_data(second - first, self.pieces(first, second))
-
-    def write_copy(self, start: int, length: int) -> None:
-        if self.waiting is None or self._header_written():
-            self.writer.write_copy(start, length)
-        else:
-            self.waiting.append((True, start, length))
-
-    def write_data(self, start: int, stop: int) -> None:
-        """DATA for the new file's bytes [start, stop)."""
-        if self.waiting is None or self._header_written():
-            self._pass_on(False, start, stop)
-        else:
-            self.waiting.append((False, start, stop))
-
-    def finish(self) -> None:
-        """Write the header and everything held back (the caller still finishes the DeltaWriter)."""
-        if self.waiting is not None:
-            assert isinstance(self.file_hash, Future)
-            self._write_header(self.file_hash.result())
-
-
-def sha1_of_file(path: str | os.PathLike) -> bytes:
-    """SHA1 of a file, read through a small buffer (the hash releases the GIL while it works)."""
-    digest = hashlib.sha1()
-    buffer = bytearray(COPY_PIECE_SIZE)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as file:
-        while read := file.readinto(buffer):
-            digest.update(view[:read])
-    return digest.digest()
-
-
-def build_delta(new_file: str | os.PathLike, signature: bytes | Signature, out: BinaryIO) -> int:
-    """Write an OCTODELTA turning the signature's basis into new_file; return the number of bytes written."""
     if not isinstance(signature, Signature):
         signature = parse_signature(signature)
     writer = DeltaWriter(out)
+    writer.write_header(new_file_sha1)
     with open(new_file, "rb") as file:
-        if os.fstat(file.fileno()).st_size == 0:
-            writer.write_header(hashlib.sha1().digest())
-            writer.finish()
-            return writer.bytes_written
-        with _read_only_mapping(file) as mapped:
-            if USE_WORKER_THREADS:
-                with ThreadPoolExecutor(max_workers=2, thread_name_prefix="octodiff") as workers:
-                    _search_file(mapped, signature, writer, workers.submit(sha1_of_file, new_file), workers)
-            else:
-                _search_file(mapped, signature, writer, sha1_of_file(new_file), None)
+        if os.fstat(file.fileno()).st_size:
+            with _read_only_mapping(file) as mapped:
+                if USE_WORKER_THREADS:
+                    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="octodiff") as workers:
+                        _search_file(mapped, signature, writer, workers)
+                else:
+                    _search_file(mapped, signature, writer, None)
     writer.finish()
     return writer.bytes_written
 
@@ -328,10 +264,9 @@ def _search_file(
     mapped: mmap.mmap,
     signature: Signature,
     writer: DeltaWriter,
-    file_hash: "Future[bytes] | bytes",
     workers: ThreadPoolExecutor | None,
 ) -> None:
-    search = _DeltaSearch(mapped, signature, writer, file_hash, workers)
+    search = _DeltaSearch(mapped, signature, writer, workers)
     try:
         search.run()
     finally:

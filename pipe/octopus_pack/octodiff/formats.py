@@ -1,12 +1,10 @@
-"""The OCTOSIG and OCTODELTA byte layouts: parsing, validation and writing, with no matching logic."""
+"""The OCTOSIG and OCTODELTA byte layouts the push needs: reading a signature and writing a delta."""
 
 import hashlib
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
-from itertools import accumulate
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 SIGNATURE_MAGIC = b"OCTOSIG"
 DELTA_MAGIC = b"OCTODELTA"
@@ -36,15 +34,6 @@ class OctodiffError(ValueError):
     """A signature or delta that is malformed or uses something Octodiff-compatible tools do not support."""
 
 
-class ChunkSignature(NamedTuple):
-    """One basis chunk as a signature describes it; the offset is implied by the lengths before it."""
-
-    start_offset: int
-    length: int
-    rolling_checksum: int
-    hash: bytes
-
-
 @dataclass(frozen=True)
 class Signature:
     """A parsed OCTOSIG file. The chunk table stays in its stored form so large signatures load fast."""
@@ -65,24 +54,6 @@ class Signature:
             if length <= 0:
                 raise OctodiffError(f"signature chunk {index} has length {length}; chunk lengths must be positive")
 
-    @property
-    def chunk_count(self) -> int:
-        return len(self.chunk_table) // CHUNK_RECORD.size
-
-    @cached_property
-    def chunks(self) -> tuple[ChunkSignature, ...]:
-        """The chunk records with their implied start offsets, in basis order."""
-        records = list(CHUNK_RECORD.iter_unpack(self.chunk_table))
-        ends = accumulate(length for length, _, _ in records)
-        return tuple(
-            ChunkSignature(end - length, length, checksum, digest)
-            for end, (length, checksum, digest) in zip(ends, records, strict=True)
-        )
-
-    def to_bytes(self) -> bytes:
-        """The OCTOSIG file this signature was read from (or would be written as)."""
-        return signature_header(self.hash_algorithm, self.rolling_algorithm) + self.chunk_table
-
 
 def encode_name(name: str) -> bytes:
     """A .NET BinaryWriter string: ULEB128 byte count, then UTF-8."""
@@ -97,17 +68,6 @@ def encode_name(name: str) -> bytes:
         else:
             prefix.append(low_bits)
             return bytes(prefix) + encoded
-
-
-def signature_header(hash_algorithm: str, rolling_algorithm: str) -> bytes:
-    """Everything an OCTOSIG file holds before its chunk records."""
-    return (
-        SIGNATURE_MAGIC
-        + bytes([FORMAT_VERSION])
-        + encode_name(hash_algorithm)
-        + encode_name(rolling_algorithm)
-        + END_OF_METADATA
-    )
 
 
 class _ByteCursor:
@@ -127,10 +87,10 @@ class _ByteCursor:
         return taken
 
     def read_name(self, field_name: str) -> str:
-        return _decode_name(lambda count: self.take(count, field_name), field_name, self.what)
+        return decode_name(lambda count: self.take(count, field_name), field_name, self.what)
 
 
-def _decode_name(take: Callable[[int], bytes], field_name: str, what: str) -> str:
+def decode_name(take: Callable[[int], bytes], field_name: str, what: str) -> str:
     """Decode a ULEB128-prefixed UTF-8 string using take(count) -> bytes (which raises on truncation)."""
     length = 0
     for shift in range(0, 35, 7):
@@ -148,7 +108,7 @@ def _decode_name(take: Callable[[int], bytes], field_name: str, what: str) -> st
         raise OctodiffError(f"{what} has a {field_name} that is not UTF-8") from error
 
 
-def _check_version(version: int, what: str) -> None:
+def check_version(version: int, what: str) -> None:
     if version != FORMAT_VERSION:
         raise OctodiffError(f"{what} uses format version {version}; only version {FORMAT_VERSION} is supported")
 
@@ -168,38 +128,12 @@ def read_signature(data: bytes) -> Signature:
     cursor = _ByteCursor(data, what)
     if cursor.take(len(SIGNATURE_MAGIC), "header") != SIGNATURE_MAGIC:
         raise OctodiffError("signature does not start with 'OCTOSIG'; it is not an Octodiff signature")
-    _check_version(cursor.take(1, "format version")[0], what)
+    check_version(cursor.take(1, "format version")[0], what)
     hash_algorithm = cursor.read_name("hash algorithm name")
     rolling_algorithm = cursor.read_name("rolling checksum name")
     if cursor.take(len(END_OF_METADATA), "end-of-metadata marker") != END_OF_METADATA:
         raise OctodiffError("signature has no '>>>' after its header")
     return Signature(hash_algorithm, rolling_algorithm, bytes(cursor.data[cursor.position :]))
-
-
-def read_exactly(stream: BinaryIO, count: int, what: str) -> bytes:
-    """Read count bytes or explain which field the stream ended in."""
-    data = stream.read(count)
-    if data is None or len(data) != count:
-        raise OctodiffError(f"delta is truncated: it ends inside {what}")
-    return data
-
-
-def read_delta_header(delta: BinaryIO) -> bytes:
-    """Validate an OCTODELTA header and return the expected SHA1 of the file the delta rebuilds."""
-    if read_exactly(delta, len(DELTA_MAGIC), "the header") != DELTA_MAGIC:
-        raise OctodiffError("delta does not start with 'OCTODELTA'; it is not an Octodiff delta")
-    _check_version(read_exactly(delta, 1, "the format version")[0], "delta")
-    hash_algorithm = _decode_name(
-        lambda count: read_exactly(delta, count, "the hash algorithm name"), "hash algorithm name", "delta"
-    )
-    check_algorithms(hash_algorithm, None, "delta")
-    (hash_length,) = HASH_LENGTH_FIELD.unpack(read_exactly(delta, HASH_LENGTH_FIELD.size, "the hash length"))
-    if hash_length != HASH_LENGTH:
-        raise OctodiffError(f"delta declares a {hash_length}-byte {HASH_ALGORITHM} hash; {HASH_LENGTH} expected")
-    expected_hash = read_exactly(delta, hash_length, "the expected hash")
-    if read_exactly(delta, len(END_OF_METADATA), "the end-of-metadata marker") != END_OF_METADATA:
-        raise OctodiffError("delta has no '>>>' after its header")
-    return expected_hash
 
 
 class DeltaWriter:

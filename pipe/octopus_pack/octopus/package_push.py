@@ -151,7 +151,9 @@ class PackagePush:
 
         with tempfile.TemporaryFile(prefix="octopus-pack-", suffix=".octodelta") as delta:
             try:
-                delta_size = build_delta(self.package.path, signature_bytes, delta)
+                delta_size = build_delta(
+                    self.package.path, signature_bytes, delta, new_file_sha1=bytes.fromhex(self.package.sha1)
+                )
             except OctodiffError as error:
                 log.warning(f"Could not build a delta against version {base_version} ({error}); "
                             "uploading the whole package instead.")
