@@ -3,7 +3,7 @@
 
     python3 dev.py sample           pack the bundled sample/ folder into out/Sample.Web.1.0.0.zip
     python3 dev.py test [ARGS...]   run every test (ARGS go to pytest)
-    python3 dev.py lint             ruff and hadolint
+    python3 dev.py lint             ruff, mypy and hadolint
     python3 dev.py bench [ARGS...]  the packer benchmark (ARGS go to test/benchmark.py), then the image benchmark
 
 Standard library only. Everything is installed into the project's own virtual environment, .venv, created with
@@ -152,7 +152,8 @@ def test(args: list[str]) -> int:
 
 def lint(_: list[str]) -> int:
     ensure_requirements(TEST_REQUIREMENTS)
-    return run([str(VENV_PYTHON), "-m", "ruff", "check", "."]) or run([str(VENV / "bin" / "hadolint"), "Dockerfile"])
+    return (run([str(VENV_PYTHON), "-m", "ruff", "check", "."]) or run([str(VENV_PYTHON), "-m", "mypy"])
+            or run([str(VENV / "bin" / "hadolint"), "Dockerfile"]))
 
 
 def bench(args: list[str]) -> int:

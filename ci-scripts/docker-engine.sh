@@ -145,6 +145,14 @@ if command -v flock >/dev/null; then flock 9; fi
 # Mono's System.IO.Packaging and NuGet.Core (Debian's nuget brings both; mcs compiles the small reader), and
 # push through a real proxy.
 ensure_commands zip:zip unzip:unzip 7z:p7zip-full nuget:nuget mcs:mono-mcs tinyproxy:tinyproxy
+# Today's NuGet (nuget.exe 5.8, NuGet.Packaging, what Octopus Server reads nupkgs with) runs on Mono's full
+# libraries (csharp comes with mono-complete); npm brings the exe. Without npm its tests skip and say so.
+ensure_commands csharp:mono-complete
+NUGET_5=$HOME/.cache/octopus-pack/nuget-exe
+if [ ! -f "$NUGET_5/node_modules/nuget-exe/nuget-5.8.0.exe" ] && command -v npm >/dev/null; then
+  step "npm install nuget-exe@5.8.0" npm install --silent --no-audit --no-fund --prefix "$NUGET_5" nuget-exe@5.8.0 \
+    && log "installed nuget.exe 5.8 in $NUGET_5"
+fi
 start_engine
 base=$(pick_base_image)
 # An engine can answer and still be unable to run containers (dockerd inside an unprivileged container).

@@ -125,7 +125,7 @@ class OctopusPackPipe(Pipe):
                     "are not uploaded again).")
         if package is None:
             return f"{how}: no package was written."
-        if self.phase is Phase.PUSHING:
+        if self.phase is Phase.PUSHING and self.settings.octopus:
             listed = ", the PACKAGES files" if self.settings.packages else ""
             return (f"{how} while pushing to {self.settings.octopus.server}: the package {package.path} is complete "
                     f"on disk, but Octopus may not have it{listed} or its build information; run the step again to "
@@ -137,6 +137,7 @@ def _connect(settings: Settings) -> AbstractContextManager:
     """Check the Octopus server, key and space before packing, so a typo fails in a second, not after a pack."""
     from octopus_pack.octopus.push import OctopusPush  # HTTP, git and delta code load only when pushing
 
+    assert settings.octopus is not None  # callers connect only when a server is set
     return OctopusPush(settings.octopus, settings.build)
 
 

@@ -7,6 +7,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from octopus_pack.config import values
 from octopus_pack.config.bitbucket import bitbucket_build_from
@@ -19,6 +20,7 @@ from octopus_pack.pack.packager import EntryTimes, PackRequest
 from octopus_pack.pack.versions import validate_version, validate_zip_id
 
 log = logging.getLogger(__name__)
+Chosen = TypeVar("Chosen")
 
 DEFAULT_DESCRIPTION = "A deployment package created from files on disk."
 FORMATS = {"zip": "zip", "nupkg": "nupkg", "nuget": "nupkg"}
@@ -108,7 +110,7 @@ def _format(value: str) -> str:
         raise PipeError(f"FORMAT is {values.quoted(value)}: use zip or nupkg.") from None
 
 
-def _one_of(variable: str, variable_value: object, option: str, option_value: object) -> object:
+def _one_of(variable: str, variable_value: Chosen | None, option: str, option_value: Chosen | None) -> Chosen | None:
     """A setting given both as a variable and in EXTRA_ARGS must agree; otherwise the user must pick one."""
     if variable_value is not None and option_value is not None and variable_value != option_value:
         shown, other = (values.quoted(str(value)).lower() if isinstance(value, bool) else values.quoted(str(value))

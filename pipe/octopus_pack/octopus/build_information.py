@@ -200,7 +200,8 @@ def _previous_build(client: OctopusClient, space: Space, package: PackageResult)
     ]  # fmt: skip
     if not candidates:
         return None
-    newest = max(candidates, key=_created) if all(_created(c) for c in candidates) else candidates[0]
+    dated = [(when, candidate) for candidate in candidates if (when := _created(candidate)) is not None]
+    newest = max(dated, key=lambda pair: pair[0])[1] if len(dated) == len(candidates) else candidates[0]
     return str(newest["Version"]), str(newest["VcsCommitNumber"])
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from dulwich.errors import NotGitRepository
 from dulwich.graph import can_fast_forward
 from dulwich.objects import Commit as GitCommit
+from dulwich.objects import ObjectID
 from dulwich.repo import Repo
 
 from octopus_pack.errors import NoGitRepository
@@ -55,7 +56,7 @@ def read_history(clone_dir: Path, head: str | None, since: str | None, limit: in
             history.commits = [_commit(head_commit)]
             history.note = "there is no earlier build information for this package"
             return history
-        since_id = since.strip().lower().encode()
+        since_id = ObjectID(since.strip().lower().encode())
         if not COMMIT_ID.match(since_id.decode()):
             history.commits = [_commit(head_commit)]
             history.note = f"the previous build information names '{since[:40]}', which is not a commit ID"
@@ -81,10 +82,10 @@ def read_history(clone_dir: Path, head: str | None, since: str | None, limit: in
         return history
 
 
-def _head(repo: Repo, wanted: str | None) -> bytes:
+def _head(repo: Repo, wanted: str | None) -> ObjectID:
     """The build's commit: `wanted` when the clone has it, otherwise the checked-out HEAD."""
     if wanted:
-        wanted_id = wanted.strip().lower().encode()
+        wanted_id = ObjectID(wanted.strip().lower().encode())
         if COMMIT_ID.match(wanted_id.decode()) and wanted_id in repo.object_store:
             return wanted_id
         log.warning(f"Commit {wanted[:12]} is not in the clone; reading history from HEAD instead.")

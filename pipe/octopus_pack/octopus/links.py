@@ -70,7 +70,7 @@ class ServerLinks:
         template = self.template(name)
         if template is None:
             raise MissingLink(name)
-        given = {key: str(value) for key, value in values.items() if value is not None}
+        given: dict[str, Any] = {key: str(value) for key, value in values.items() if value is not None}
         return URITemplate(template).expand(given)
 
 

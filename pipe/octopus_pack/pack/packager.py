@@ -246,6 +246,7 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
         log.warning("Not packing '%s': NuGet packages cannot carry other .nuspec files.", target)
     if not payload:
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
+    assert request.metadata is not None  # config gives every nupkg request its nuspec metadata
     parts = nuget.build_nupkg_parts(request.metadata, [f.target for f in files])  # octo counted .nuspec types
     _check_payload_names(payload, parts.payload_names)
     nuget.warn_about_what_nuget_clients_drop(parts.payload_names)

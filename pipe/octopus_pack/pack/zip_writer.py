@@ -427,7 +427,8 @@ def _dos_datetime(timestamp: float, utc: bool) -> tuple[int, int]:
 
 # Worker side: runs in the worker processes (or in this one, with one worker).
 
-def _compress_small(entry: ArchiveEntry, compress: WholeCompressor | None) -> tuple[int, int, bytes, int]:
+def _compress_small(entry: ArchiveEntry, compress: WholeCompressor | None,
+                    ) -> tuple[int, int, bytes | bytearray, int]:
     """(CRC, size, payload, method) of a whole entry: deflated, or stored when deflating does not shrink it."""
     if entry.data is not None:
         data = entry.data
