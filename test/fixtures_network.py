@@ -4,16 +4,21 @@
 - `make_https_octopus(**options)`: a FakeOctopus speaking HTTPS with a certificate for 127.0.0.1 from that CA.
 - `tinyproxy`: Debian's tinyproxy on 127.0.0.1, started once per session from a config of our own
   (all CONNECT ports allowed, its log in a temporary folder), stopped by its PID at the end.
+- `refusing_tinyproxy`: another tinyproxy whose policy answers 403 to CONNECT and to plain requests.
+- `proxy_asking_407`: the URL of a tiny proxy that answers every request, CONNECT or plain, with 407.
 - `route`: one fake Octopus reached one way, parametrized over http, https, http via the proxy and
   https via the proxy (CONNECT), with in-process settings and the pipe's environment for that way.
 """
 
+import contextlib
 import dataclasses
 import os
 import shutil
 import socket
+import socketserver
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -80,8 +85,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
+def _tinyproxy_binary() -> str:
     binary = shutil.which("tinyproxy") or next(
         (p for p in ("/usr/bin/tinyproxy", "/usr/sbin/tinyproxy") if os.access(p, os.X_OK)), None
     )
@@ -89,13 +93,18 @@ def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("tinyproxy is missing: `python3 dev.py test` installs it as root (apt-get install tinyproxy)")
         pytest.skip("needs tinyproxy (apt-get install -y tinyproxy)")
-    folder = tmp_path_factory.mktemp("tinyproxy")
+    return binary
+
+
+@contextlib.contextmanager
+def _running_tinyproxy(folder: Path, extra_config: str = "") -> Iterator[Tinyproxy]:
+    binary = _tinyproxy_binary()
     port = _free_port()
     log = folder / "tinyproxy.log"
     config = folder / "tinyproxy.conf"
     config.write_text(
         f'Port {port}\nListen 127.0.0.1\nAllow 127.0.0.1\nLogFile "{log}"\nPidFile "{folder / "tinyproxy.pid"}"\n'
-        "LogLevel Info\nMaxClients 100\nTimeout 120\n"  # no ConnectPort line: CONNECT to any port
+        "LogLevel Info\nMaxClients 100\nTimeout 120\n" + extra_config  # no ConnectPort line: CONNECT to any port
     )
     process = subprocess.Popen([binary, "-d", "-c", str(config)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
@@ -117,6 +126,47 @@ def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
+    with _running_tinyproxy(tmp_path_factory.mktemp("tinyproxy")) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def refusing_tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
+    """A tinyproxy whose policy refuses everything: CONNECT only to port 1, and a deny-by-default URL filter."""
+    folder = tmp_path_factory.mktemp("refusing-tinyproxy")
+    (folder / "filter").write_text("^nothing-matches-this$\n")
+    extra = f'ConnectPort 1\nFilter "{folder / "filter"}"\nFilterDefaultDeny Yes\nFilterURLs On\n'
+    with _running_tinyproxy(folder, extra) as proxy:
+        yield proxy
+
+
+class _ProxyAsking407(socketserver.BaseRequestHandler):
+    """Answers every request, CONNECT or plain, with 407 as an authenticating proxy does."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.recv(65536)
+            self.request.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic "
+                                 b'realm="corp"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+
+
+@pytest.fixture
+def proxy_asking_407() -> Iterator[str]:
+    """The URL of a tiny proxy that wants credentials (407) for everything."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _ProxyAsking407)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 @dataclass

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import re
+import socket
 import struct
 import threading
 from collections.abc import Iterator
@@ -497,6 +500,51 @@ def test_drop_after_store(octopus: FakeOctopus) -> None:
     record = octopus.requests_of("upload")[-1]
     assert record.dropped and record.status is None
     assert push(octopus, "Dropped.1.0.0.zip", b"dropped").status_code == 409
+
+
+def raw_answer(octopus: FakeOctopus, path: str = "/api") -> bytes:
+    """Everything the fake sends for one GET, read from a plain socket until it closes."""
+    with socket.create_connection(("127.0.0.1", octopus.port), timeout=10) as connection:
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_rate_limit_answers_429_with_retry_after_unhandled(octopus: FakeOctopus) -> None:
+    octopus.rate_limit_next("upload", retry_after="12")
+    answer = push(octopus, "Limited.1.0.0.zip", b"limited")
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "12"
+    assert octopus.package("Limited", "1.0.0") is None
+    octopus.rate_limit_next("root", retry_after=None)
+    assert "Retry-After" not in requests.get(f"{octopus.url}/api", timeout=10).headers
+
+
+@pytest.mark.parametrize("how", ["truncate", "bad-gzip", "bad-chunks", "trickle"])
+def test_broken_answers_after_the_request_was_handled(octopus: FakeOctopus, how: str) -> None:
+    document = json.loads(raw_answer(octopus).split(b"\r\n\r\n", 1)[1])
+    octopus.break_answer_next("root", how=how, interval=0.001)
+    broken = raw_answer(octopus)
+    broken_head, broken_body = broken.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"Content-Length: (\d+)", broken_head).group(1)) if how != "bad-chunks" else None
+    if how == "truncate":
+        assert length is not None and len(broken_body) == length // 2
+    elif how == "bad-gzip":
+        assert b"Content-Encoding: gzip" in broken_head and json.loads(broken_body) == document
+    elif how == "bad-chunks":
+        assert b"Transfer-Encoding: chunked" in broken_head and broken_body.startswith(b"zz\r\n")
+    else:
+        assert len(broken_body) == length and json.loads(broken_body) == document
+    assert [r.status for r in octopus.requests_of("root")] == [200, 200]  # both handled
+
+
+def test_a_body_over_the_size_limit_gets_kestrels_413(octopus: FakeOctopus) -> None:
+    octopus.behaviour.max_request_body_size = 1000
+    answer = push(octopus, "Big.1.0.0.zip", b"x" * 2000)
+    assert_error(answer, 413, "Request body too large. The max request body size is 1000 bytes.")
+    assert octopus.package("Big", "1.0.0") is None
+    assert push(octopus, "Small.1.0.0.zip", b"x" * 10).status_code == 201
 
 
 def test_stop_does_not_wait_for_slow_responses(make_octopus) -> None:

@@ -10,6 +10,7 @@ from octopus_pack.config.notices import Notice
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.metadata import PIPE_YML
+from octopus_pack.masking import mask
 from octopus_pack.octopus import OverwriteMode, octopus_settings_from
 
 SERVER = "https://octopus.example.com"
@@ -151,21 +152,44 @@ def test_a_server_that_is_not_an_http_url_is_refused(bad):
         settings_from({"OCTOPUS_SERVER": bad, "OCTOPUS_APIKEY": KEY})
 
 
-def test_ca_bundle_must_be_a_file(tmp_path: Path):
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+def test_ca_bundle_must_be_a_readable_pem_file(tmp_path: Path, ca_bundle: Path):
     env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY}
-    assert settings_from(env | {"OCTOPUS_CA_BUNDLE": str(bundle)}).ca_bundle == bundle
+    assert settings_from(env | {"OCTOPUS_CA_BUNDLE": str(ca_bundle)}).ca_bundle == ca_bundle
     with pytest.raises(PipeError, match=r"OCTOPUS_CA_BUNDLE .* is not a file"):
         settings_from(env | {"OCTOPUS_CA_BUNDLE": str(tmp_path / "missing.pem")})
 
 
-def test_ca_bundle_and_skipping_verification_contradict(tmp_path: Path):
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("pem")
+@pytest.mark.parametrize("content", [b"-----BEGIN CERTIFICATE-----\n", b"\x30\x82\x01\x0a DER bytes", b""])
+def test_a_ca_bundle_that_is_not_pem_is_named(tmp_path: Path, content: bytes):
+    bundle = tmp_path / "corporate-ca.cer"
+    bundle.write_bytes(content)
+    with pytest.raises(PipeError) as error:
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_CA_BUNDLE": str(bundle)})
+    message = str(error.value)
+    assert message.startswith("OCTOPUS_CA_BUNDLE '") and "corporate-ca.cer' could not be read as PEM CA " \
+        "certificates (" in message
+    assert "-----BEGIN CERTIFICATE-----" in message and "\n" not in message
+
+
+def test_ca_bundle_and_skipping_verification_contradict(ca_bundle: Path):
     with pytest.raises(PipeError, match="both set"):
-        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_CA_BUNDLE": str(bundle),
+        settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_CA_BUNDLE": str(ca_bundle),
                        "OCTOPUS_INSECURE_SKIP_TLS_VERIFY": "true"})
+
+
+def test_credentials_in_the_server_url_are_taken_out_and_masked():
+    settings = settings_from({"OCTOPUS_SERVER": "https://deployer:s3cret-Pa%40ss@octopus.example.com/octopus/app",
+                              "OCTOPUS_APIKEY": KEY})
+    assert settings.server == "https://octopus.example.com/octopus"
+    assert settings.server_credentials_dropped
+    assert mask("deployer s3cret-Pa%40ss s3cret-Pa@ss") == "<hidden> <hidden> <hidden>"
+    assert not settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY}).server_credentials_dropped
+
+
+def test_a_bad_server_url_with_credentials_does_not_quote_them():
+    with pytest.raises(PipeError) as error:
+        settings_from({"OCTOPUS_SERVER": "ftp://someone:hunter2-secret@octopus.example.com", "OCTOPUS_APIKEY": KEY})
+    assert "hunter2-secret" not in str(error.value) and "someone" not in str(error.value)
 
 
 def test_the_key_never_shows_in_reprs():

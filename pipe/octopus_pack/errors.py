@@ -21,6 +21,17 @@ def shortened(text: str, limit: int = 60) -> str:
     return f"{text[:keep]}[...]{text[-keep:]}"
 
 
+MAX_QUOTED_CHARACTERS = 300
+"""Server text quoted in a line is bounded: a server may echo megabytes, and a line must stay readable."""
+
+
+def bounded(text: str, limit: int = MAX_QUOTED_CHARACTERS) -> str:
+    """Server text as a line quotes it: at most `limit` characters, then how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit].rstrip()} [... {len(text) - limit:,} more characters]"
+
+
 class Stopped(BaseException):
     """SIGTERM (a cancelled step): unwinds like KeyboardInterrupt so partial files are removed on the way out."""
 
@@ -43,9 +54,10 @@ class OctopusApiError(Exception):
 class TransferInterrupted(Exception):
     """The connection failed or timed out before an answer came: the server may or may not have the data."""
 
-    def __init__(self, problem: str, timed_out: bool) -> None:
+    def __init__(self, problem: str, timed_out: bool, before_sending: bool = False) -> None:
         super().__init__(problem)
         self.timed_out = timed_out
+        self.before_sending = before_sending  # no connection was made (refused, unresolvable): nothing was sent
 
 
 class NoGitRepository(Exception):

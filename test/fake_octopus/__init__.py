@@ -52,6 +52,10 @@ build-information, build-information-read, unknown; "*" = any)
     cut_next(kind="upload", after_bytes=1024, how="reset"|"close", times=1)   read part of the body, then RST/FIN
     answer_html_next(kind="upload", status=200, times=1)   answer with a sign-in web page, unhandled
     garble_next(kind="upload", times=1)   handle fully (store), then answer 2xx with its JSON cut in half
+    rate_limit_next(kind="*", retry_after="1", times=1)   answer 429 with Retry-After (seconds or a date), unhandled
+    break_answer_next(kind="upload", how="truncate"|"bad-gzip"|"bad-chunks"|"trickle", interval=0.05, times=1)
+        handle fully (store), then answer with a body cut short, a false gzip, broken chunks, or a byte per interval
+    behaviour.max_request_body_size = N   bodies larger than N bytes get Kestrel's 413, unhandled (Octopus 2026.1)
     clear_faults()
 
 Routes: GET /api, /api/{spaceId}, /api/users/me, /api/users/{id}/spaces, /api/spaces{?name,partialName,ids,skip,take},

@@ -26,12 +26,14 @@ from .oidc import DISCOVERY_PATH, EXPIRED_TOKEN_MESSAGE, OidcIdentity, OidcProvi
 from .state import (
     ALL_PERMISSIONS,
     BAD_REQUEST_MESSAGE,
+    BROKEN_ANSWERS,
     DEFAULT_ACCESS_TOKEN,
     DEFAULT_API_KEY,
     DEFAULT_SPACE_ID,
     DUPLICATE_BUILD_INFORMATION_MESSAGE,
     MISSING_PERMISSION_MESSAGE,
     Behaviour,
+    BrokenAnswer,
     Cut,
     OctopusState,
     OverwriteMode,
@@ -71,6 +73,7 @@ class Response:
     file: Path | None = None  # streamed as application/octet-stream instead of JSON
     html: str | None = None  # sent as text/html instead of JSON
     garbled: bool = False  # JSON cut in half after the request was handled (a fault: garble_next)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 SIGN_IN_PAGE = (
@@ -260,9 +263,17 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response(
                 failure.status,
                 resources.error_body(failure.message or _fault_message(failure.status, route.kind, state.behaviour)),
+                headers=failure.headers,
             )
             self._finish_body(body)
             self._answer(record, body, route.kind, response, drop=False)
+            return
+        limit = state.behaviour.max_request_body_size
+        if limit is not None and (length or body.bytes_read) > limit:  # Kestrel's MaxRequestBodySize
+            self._finish_body(body)
+            self.close_connection = True
+            message = f"Request body too large. The max request body size is {limit} bytes."
+            self._answer(record, body, route.kind, Response(413, resources.error_body(message)), drop=False)
             return
         try:
             response = self._handle(route, request)
@@ -283,9 +294,11 @@ class _Handler(BaseHTTPRequestHandler):
             response.payload = _prefixed_links(response.payload, fake.path_prefix)
         if response.status < 300 and response.payload is not None and state.faults.take_garble(route.kind):
             response.garbled = True
-        self._answer(record, body, route.kind, response, drop=state.faults.take_drop(route.kind))
+        self._answer(record, body, route.kind, response, drop=state.faults.take_drop(route.kind),
+                     broken=state.faults.take_broken_answer(route.kind))
 
-    def _answer(self, record: RequestRecord, body: BodyReader, kind: str, response: Response, *, drop: bool) -> None:
+    def _answer(self, record: RequestRecord, body: BodyReader, kind: str, response: Response, *, drop: bool,
+                broken: BrokenAnswer | None = None) -> None:
         """Log the request, wait out any delay, then respond or (drop) close the socket without a word.
 
         Logging comes first so a test sees the request as soon as the server has acted on it, even while
@@ -301,6 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if broken is not None and response.file is None:
+            self._respond_broken(response, broken)
+            return
         self._respond(response)
 
     def _exists_in_generation(self, route: Route) -> bool:
@@ -314,6 +330,35 @@ class _Handler(BaseHTTPRequestHandler):
         if not behaviour.raw_downloads and route.action == "download_package":
             return False
         return behaviour.access_tokens or route.kind not in ("openid-configuration", "token-exchange")
+
+    def _respond_broken(self, response: Response, broken: BrokenAnswer) -> None:
+        """Answer a handled request with broken framing, then close: what a faulty server or middlebox sends."""
+        self.close_connection = True
+        data = json.dumps(response.payload).encode("utf-8")
+        head = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}",
+                "Content-Type: application/json; charset=utf-8", "Connection: close"]
+        if broken.how == "bad-chunks":
+            head.append("Transfer-Encoding: chunked")
+            body = b"zz\r\n" + data + b"\r\n0\r\n\r\n"  # "zz" is no chunk size
+        else:
+            head.append(f"Content-Length: {len(data)}")
+            if broken.how == "bad-gzip":
+                head.append("Content-Encoding: gzip")
+            body = data[: len(data) // 2] if broken.how == "truncate" else data
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + body
+        try:
+            if broken.how != "trickle":
+                self.wfile.write(raw)
+                self.wfile.flush()
+            else:  # a byte at a time: never idle long enough for a client's read timeout
+                for index in range(len(raw)):
+                    self.wfile.write(raw[index : index + 1])
+                    self.wfile.flush()
+                    if self.server.fake.stopping.wait(broken.interval):
+                        break
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _oidc_route(self, path: str) -> Route | None:
         """Discovery and the token exchange live outside /api, and need no credential."""
@@ -380,6 +425,8 @@ class _Handler(BaseHTTPRequestHandler):
                     data = data[: len(data) // 2]
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
@@ -1076,6 +1123,21 @@ class FakeOctopus:
     def garble_next(self, kind: str = "upload", *, times: int = 1) -> None:
         """Handle the next `times` requests of `kind` fully (store), then answer 2xx with JSON cut in half."""
         self.state.faults.garble_next(kind, times)
+
+    def rate_limit_next(self, kind: str = "*", *, retry_after: str | None = "1", times: int | None = 1) -> None:
+        """Answer the next `times` requests of `kind` with 429 and `Retry-After: retry_after` (None: no header),
+        unhandled, as Octopus 2026.1's rate limiting does."""
+        headers = {} if retry_after is None else {"Retry-After": retry_after}
+        self.state.faults.fail_next(kind, 429, times, "Too many requests. Please try again later.", headers=headers)
+
+    def break_answer_next(self, kind: str = "upload", *, how: str = "truncate", interval: float = 0.05,
+                          times: int = 1) -> None:
+        """Handle the next `times` requests of `kind` fully (a package is stored), then answer with broken framing:
+        how="truncate" (half the body, then close), "bad-gzip" (Content-Encoding: gzip on plain JSON),
+        "bad-chunks" (a chunk size that is not hex) or "trickle" (the answer a byte every `interval` seconds)."""
+        if how not in BROKEN_ANSWERS:
+            raise ValueError(f"how is one of {BROKEN_ANSWERS}")
+        self.state.faults.break_answer_next(kind, BrokenAnswer(how, interval), times)
 
     def clear_faults(self) -> None:
         self.state.faults.clear()

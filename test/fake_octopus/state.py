@@ -7,7 +7,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -300,6 +300,7 @@ class Behaviour:
     package_hash: str = "always"  # "upload": only upload answers carry Hash; "never": no answer does
     raw_downloads: bool = True  # False: GET packages/{id}/raw answers 404 (the stored file cannot be read back)
     prefixed_links: bool = False  # True: under a path_prefix, links carry it (/octopus/api/...) as IIS virtual dirs do
+    max_request_body_size: int | None = None  # Octopus 2026.1's webMaxRequestBodySizeInBytes: larger bodies get 413
 
 
 @dataclass
@@ -308,6 +309,18 @@ class _Failure:
     remaining: int | None  # None: until cleared
     message: str | None
     html: bool = False  # answer with a web page (a proxy's or a sign-in page) instead of Octopus JSON
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers, such as Retry-After
+
+
+BROKEN_ANSWERS = ("truncate", "bad-gzip", "bad-chunks", "trickle")
+"""How a handled request's answer can be spoiled: a body cut short, a gzip that is not, broken chunk framing,
+or the whole answer sent a byte at a time (`BrokenAnswer.interval` apart)."""
+
+
+@dataclass(frozen=True)
+class BrokenAnswer:
+    how: str
+    interval: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -328,10 +341,23 @@ class Faults:
         self._drops: dict[str, int] = {}
         self._garbles: dict[str, int] = {}
         self._cuts: dict[str, list[Cut]] = {}
+        self._broken_answers: dict[str, list[BrokenAnswer]] = {}
 
-    def fail_next(self, kind: str, status: int, times: int | None, message: str | None, html: bool = False) -> None:
+    def fail_next(self, kind: str, status: int, times: int | None, message: str | None, html: bool = False,
+                  headers: dict[str, str] | None = None) -> None:
         with self._lock:
-            self._failures.setdefault(kind, []).append(_Failure(status, times, message, html))
+            self._failures.setdefault(kind, []).append(_Failure(status, times, message, html, headers or {}))
+
+    def break_answer_next(self, kind: str, broken: BrokenAnswer, times: int) -> None:
+        with self._lock:
+            self._broken_answers.setdefault(kind, []).extend([broken] * times)
+
+    def take_broken_answer(self, kind: str) -> BrokenAnswer | None:
+        with self._lock:
+            for key in (kind, "*"):
+                if self._broken_answers.get(key):
+                    return self._broken_answers[key].pop(0)
+            return None
 
     def cut_next(self, kind: str, cut: Cut, times: int) -> None:
         with self._lock:
@@ -396,6 +422,7 @@ class Faults:
             self._drops.clear()
             self._garbles.clear()
             self._cuts.clear()
+            self._broken_answers.clear()
 
 
 class OctopusState:

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from octopus_pack.config import notices, values
 from octopus_pack.config.credentials import (
@@ -18,6 +18,7 @@ from octopus_pack.config.credentials import (
 from octopus_pack.config.notices import Notice
 from octopus_pack.config.proxies import Proxy, proxy_for
 from octopus_pack.errors import PipeError
+from octopus_pack.masking import register_secret
 
 DEFAULT_TIMEOUT_SECONDS = 600  # octo's default request timeout
 DEFAULT_COMMIT_LIMIT = 100
@@ -151,7 +152,13 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
         return None
     credential = credential_from(env, lambda name: _credential_variable(name, env))
     base_url = normalised_server_url(server)
-    if base_url != server.strip().rstrip("/"):
+    if server_url_has_credentials(server):
+        found.append(notices.warning(
+            f"OCTOPUS_SERVER contains a user name or password: they were removed, because Octopus does not use "
+            f"credentials in its URL. Set OCTOPUS_SERVER to {base_url} and sign in with OCTOPUS_APIKEY, "
+            "OCTOPUS_ACCESS_TOKEN or OCTOPUS_SERVICE_ACCOUNT_ID."
+        ))
+    elif base_url != server.strip().rstrip("/"):
         found.append(notices.info(f"Using {base_url} as the Octopus server address (the rest of OCTOPUS_SERVER is "
                                   "not needed)."))
     settings = OctopusSettings(
@@ -169,19 +176,42 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
 
 
 def normalised_server_url(raw: str) -> str:
-    """The base URL to join API paths to: a copied browser address (…/app#/Spaces-1) or …/api is cut back."""
+    """The base URL to join API paths to: a copied browser address (…/app#/Spaces-1) or …/api is cut back.
+
+    A `user:password@` is taken out (and masked from here on): Octopus signs requests with an API key or a
+    token, never with URL credentials (Octopus.Client takes the address and, separately, the key and any
+    Windows credentials: OctopusDeploy/OctopusClients source/Octopus.Server.Client/OctopusServerEndpoint.cs).
+    """
     text = raw.strip()
     parts = urlsplit(text)
+    if parts.username or parts.password:
+        for secret in (parts.username, parts.password):
+            if secret:
+                register_secret(secret)
+                register_secret(unquote(secret))
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise PipeError(
-            f"OCTOPUS_SERVER {values.quoted(text)} is not an http(s) URL: use the address of your Octopus server, "
-            "for example https://example.octopus.app."
+            f"OCTOPUS_SERVER {values.quoted(_without_userinfo(text))} is not an http(s) URL: use the address of your "
+            "Octopus server, for example https://example.octopus.app."
         )
     path = parts.path.rstrip("/")
     for suffix in ("/app", "/api"):
         if path.lower().endswith(suffix):
             path = path[: -len(suffix)]
-    return urlunsplit((parts.scheme.lower(), parts.netloc, path, "", ""))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme.lower(), host, path, "", ""))
+
+
+def server_url_has_credentials(raw: str) -> bool:
+    """True when OCTOPUS_SERVER carries a `user:password@`, which the pipe drops (see normalised_server_url)."""
+    return "@" in urlsplit(raw.strip()).netloc
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _aliased(name: str, env: Mapping[str, str], max_length: int, secret: bool = False) -> str | None:
@@ -223,6 +253,7 @@ def _space(env: Mapping[str, str]) -> str | None:
 
 
 def _ca_bundle(value: str | None) -> Path | None:
+    """A readable PEM file of CA certificates, loaded once here so a bad one is named before any request."""
     if not value or not value.strip():
         return None
     path = Path(value.strip())
@@ -231,4 +262,19 @@ def _ca_bundle(value: str | None) -> Path | None:
             f"OCTOPUS_CA_BUNDLE {values.quoted(value)} is not a file: give the path of a PEM file with your CA "
             "certificates, relative to the repository or absolute."
         )
+    import ssl  # only with a CA bundle: start-up stays light
+
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as error:
+        if isinstance(error, ssl.SSLError):
+            found = error.reason != "NO_CERTIFICATE_OR_CRL_FOUND"
+            reason = "a certificate in it is damaged" if found else "it holds no PEM certificate"
+        else:
+            reason = getattr(error, "strerror", None) or type(error).__name__
+        raise PipeError(
+            f"OCTOPUS_CA_BUNDLE {values.quoted(value)} could not be read as PEM CA certificates ({reason}): give a "
+            "file of '-----BEGIN CERTIFICATE-----' blocks (convert a DER .cer file with `openssl x509 -inform der "
+            "-in CA.cer -out CA.pem`)."
+        ) from None
     return path

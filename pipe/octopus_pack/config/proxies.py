@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import register_secret
@@ -82,6 +82,8 @@ def _checked(variable: str, value: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         raise PipeError(f"{variable} has a port that is not a number: use the form http://proxy:3128.") from None
-    if parts.password:
-        register_secret(parts.password)
+    for secret in (parts.username, parts.password):  # the proxy needs them; no line may show them
+        if secret:
+            register_secret(secret)
+            register_secret(unquote(secret))
     return url

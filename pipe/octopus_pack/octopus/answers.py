@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from octopus_pack.errors import PipeError
+from octopus_pack.errors import PipeError, bounded
 
 FIRST_WORDS = 12
 
@@ -29,8 +29,8 @@ def same_name(left: Any, right: str) -> bool:
 
 def not_octopus(response: requests.Response, what: str, expected: str, mask: Any = str) -> PipeError:
     """One line: what came back instead of `expected`, and the likely cause."""
-    content_type = response.headers.get("Content-Type") or "no content type"
-    words = first_words(response.text)
+    content_type = bounded(response.headers.get("Content-Type") or "no content type", 100)
+    words = bounded(first_words(response.text), 200)
     seen = f"{content_type} starting '{mask(words)}'" if words else f"{content_type} with an empty body"
     cause = (
         "a proxy, firewall or sign-in page answered instead of Octopus: check OCTOPUS_SERVER and HTTPS_PROXY/"

@@ -6,9 +6,13 @@ import json
 import logging
 import platform
 import re
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
+from email.utils import parsedate_to_datetime
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -16,11 +20,12 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
-from urllib3.util.retry import Retry
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from octopus_pack.config.credentials import AccessToken, ApiKey, OidcExchange
 from octopus_pack.config.octopus import OctopusSettings
-from octopus_pack.errors import OctopusApiError, PipeError, TransferInterrupted
+from octopus_pack.config.proxies import Proxy
+from octopus_pack.errors import MAX_QUOTED_CHARACTERS, OctopusApiError, PipeError, TransferInterrupted, bounded
 from octopus_pack.masking import mask
 from octopus_pack.metadata import PIPE_NAME, pipe_version
 from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, exchange_step_token, unverified_claims, utc_time
@@ -29,8 +34,15 @@ log = logging.getLogger(__name__)
 
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 """Answers worth asking again: the server is starting, overloaded, or a proxy in front of it hiccuped."""
+RATE_LIMITED = 429
+"""Octopus 2026 rate-limits with 429 and Retry-After (seconds or an HTTP date): waited out, then asked again."""
 MAX_WAIT_SECONDS = 30.0
-"""No single pause between two attempts is longer, whatever backoff_factor and retries say."""
+"""No single pause between two attempts is longer. A Retry-After beyond it ends the run with a line saying so:
+a pipeline step should not sit idle for an hour on a server's say-so."""
+CONNECT_ATTEMPTS = 2
+"""A refused or unresolvable address is tried once more, then reported: a typo fails in about a second."""
+MAX_QUOTED_ERRORS = 5
+"""At most this many of an error answer's Errors[] entries are quoted (server text is bounded: errors.bounded)."""
 
 
 def user_agent(in_pipeline: bool) -> str:
@@ -40,7 +52,10 @@ def user_agent(in_pipeline: bool) -> str:
 
 
 class OctopusClient:
-    """Every request to one Octopus server goes through here, so headers, TLS and timeouts are set once."""
+    """Every request to one Octopus server goes through here, so headers, TLS, timeouts and retries are set once."""
+
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+    """How the pause between attempts is waited out; tests replace it with one that records the delays."""
 
     def __init__(self, settings: OctopusSettings, agent: str) -> None:
         self.server = settings.server
@@ -49,6 +64,9 @@ class OctopusClient:
         if isinstance(self._credential, OidcExchange):
             self._exchanged = _renewing_token(self, self._credential, settings.token_refresh_margin)
         self._timeout = (settings.connect_timeout, settings.timeout)
+        self._deadline = settings.timeout
+        self._attempts = settings.retries + 1
+        self._backoff_factor = settings.backoff_factor
         self.proxy = settings.proxy
         self._session = requests.Session()
         # Only config/ reads the environment: no *_PROXY, REQUESTS_CA_BUNDLE or .netrc behind our back.
@@ -63,16 +81,9 @@ class OctopusClient:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         elif settings.ca_bundle:
             self._verify = str(settings.ca_bundle)
-        # Only GETs are retried here: a POST is retried by its caller, which first checks what the server kept.
-        # A refused or unresolvable connection is tried once more at once and then reported, so a mistyped
-        # OCTOPUS_SERVER fails in about a second; answers such as 503 (server starting) are retried with backoff.
-        retry = _InterruptionRetry(
-            total=None, connect=min(1, settings.retries), read=settings.retries, status=settings.retries, other=0,
-            allowed_methods=frozenset({"GET"}), status_forcelist=RETRIED_STATUSES,
-            backoff_factor=settings.backoff_factor, backoff_max=MAX_WAIT_SECONDS, raise_on_status=False,
-            respect_retry_after_header=False,
-        )  # fmt: skip
-        adapter = HTTPAdapter(max_retries=retry)
+        # urllib3 retries nothing: our own loop (_repeated) retries GETs and the OIDC exchange and says so in our
+        # words; a POST is retried by its caller, which first asks the server what it kept (post_retry.py).
+        adapter = _WatchedAdapter(max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -100,11 +111,15 @@ class OctopusClient:
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a resource; OctopusApiError for an error answer, PipeError when the server cannot be reached."""
         try:
-            response = self._send("GET", path, params=params)
+            response = self._repeated("GET", self.url(path), authenticated=True, params=params)
         except TransferInterrupted as error:
-            raise PipeError(f"Cannot reach OCTOPUS_SERVER {self.server}: {error}") from None
+            raise PipeError(self.unreachable(error)) from None
         self.raise_for_status(response)
         return self._json(response)
+
+    def unreachable(self, error: TransferInterrupted, purpose: str = "") -> str:
+        """The closing line for a request that never got an answer, with the likely fix."""
+        return f"Cannot reach OCTOPUS_SERVER {self.server}{purpose}: {error}"
 
     def sha1_of(self, path: str) -> str:
         """The SHA-1 (lowercase hex) of a file the server streams, read in blocks: a package's `Links.Raw`."""
@@ -120,7 +135,7 @@ class OctopusClient:
         return digest.hexdigest()
 
     def post_json(self, path: str, params: Mapping[str, Any], body: Any) -> requests.Response:
-        """POST a JSON document and hand back the answer, whatever its status."""
+        """POST a JSON document once and hand back the answer, whatever its status."""
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"}
         return self._send("POST", path, params=params, data=data, headers=headers)
@@ -133,11 +148,23 @@ class OctopusClient:
         stream: BinaryIO,
         on_progress: Callable[[int], None] | None = None,
     ) -> requests.Response:
-        """POST one file as multipart field `file`, streamed from disk with a known Content-Length."""
+        """POST one file once as multipart field `file`, streamed from disk with a known Content-Length.
+
+        The per-attempt deadline starts when the last byte is handed over: the upload's own duration is
+        bounded by its progress (each send waits at most OCTOPUS_TIMEOUT), the answer by the deadline.
+        """
         encoder = MultipartEncoder(fields={"file": (file_name, stream, "application/octet-stream")})
-        monitor = MultipartEncoderMonitor(encoder, (lambda m: on_progress(m.bytes_read)) if on_progress else None)
+        watchdog = _Watchdog(self._deadline, armed=False)
+
+        def sent(monitor: MultipartEncoderMonitor) -> None:
+            if on_progress:
+                on_progress(monitor.bytes_read)
+            if monitor.bytes_read >= monitor.len:
+                watchdog.arm()
+
+        monitor = MultipartEncoderMonitor(encoder, sent)
         headers = {"Content-Type": monitor.content_type, "Content-Length": str(monitor.len)}
-        return self._send("POST", path, params=params, data=monitor, headers=headers)
+        return self._send("POST", path, params=params, data=monitor, headers=headers, watchdog=watchdog)
 
     def raise_for_status(self, response: requests.Response) -> None:
         """Turn an error answer into OctopusApiError carrying the server's own explanation."""
@@ -147,7 +174,7 @@ class OctopusClient:
             )
 
     def error_text(self, response: requests.Response) -> str:
-        """ErrorMessage followed by every Errors[] entry, on one line; the raw body when it is not Octopus JSON."""
+        """ErrorMessage followed by Errors[] entries, on one bounded line; the raw body when it is not Octopus JSON."""
         try:
             body = response.json()
         except ValueError:
@@ -155,11 +182,15 @@ class OctopusClient:
         if isinstance(body, dict) and body.get("ErrorMessage"):
             parts = [str(body["ErrorMessage"]).strip()]
             errors = body.get("Errors") or []
-            parts += [str(e).strip() for e in errors if str(e).strip() and str(e).strip() != parts[0]]
+            errors = errors if isinstance(errors, list) else [errors]
+            more = [str(e).strip() for e in errors if str(e).strip() and str(e).strip() != parts[0]]
+            parts += more[:MAX_QUOTED_ERRORS]
+            if len(more) > MAX_QUOTED_ERRORS:
+                parts.append(f"and {len(more) - MAX_QUOTED_ERRORS:,} more")
             text = " - ".join(parts)
         else:
-            text = response.text.strip()[:300] or (response.reason or f"HTTP {response.status_code}")
-        return self.without_secret(" ".join(text.split()))
+            text = response.text.strip()[:MAX_QUOTED_CHARACTERS] or (response.reason or f"HTTP {response.status_code}")
+        return self.without_secret(bounded(" ".join(text.split())))
 
     def without_secret(self, text: str) -> str:
         """The text with every credential masked, for anything the server (or a library) might echo back."""
@@ -179,36 +210,94 @@ class OctopusClient:
         return {"Authorization": f"Bearer {token.reveal()}"}
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One authenticated attempt (a POST: its caller decides about retries)."""
         kwargs["headers"] = {**self._auth_headers(), **(kwargs.get("headers") or {})}
-        response = self._send_unauthenticated(method, self.url(path), **kwargs)
+        response = self._attempt(method, self.url(path), **kwargs)
+        self._check_token(response, method, path)
+        return response
+
+    def _check_token(self, response: requests.Response, method: str, path: str) -> None:
         if response.status_code == 401 and not isinstance(self._credential, ApiKey):
             raise token_rejected(self._credential, self._exchanged, self.server, method, path,
                                  self.error_text(response))
-        return response
 
-    def _send_unauthenticated(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request with no credential header: the OIDC discovery and exchange, and the base of _send."""
+    def send_repeatable(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """An unauthenticated request that is safe to repeat (the OIDC discovery and exchange), with retries."""
+        return self._repeated(method, url, authenticated=False, **kwargs)
+
+    def _repeated(self, method: str, url: str, *, authenticated: bool, **kwargs: Any) -> requests.Response:
+        """A request that is safe to repeat, tried again after drops, 5xx and 429, in our own words.
+
+        Bounded like the POSTs: retries + 1 attempts (two for a refused or unresolvable address), pauses of
+        backoff_factor * 2**(n-1) s or the server's Retry-After, never longer than MAX_WAIT_SECONDS. The last
+        5xx answer is handed back for the caller to explain; a 429 that outlasts the attempts is a PipeError.
+        """
         path = _path_and_query(url, self.server)
+        extra_headers = kwargs.pop("headers", None) or {}
+        attempt = 1
+        while True:
+            headers = {**(self._auth_headers() if authenticated else {}), **extra_headers}
+            limit = self._attempts
+            answer: requests.Response | None = None
+            try:
+                answer = self._attempt(method, url, headers=headers, **kwargs)
+            except TransferInterrupted as error:
+                limit = min(limit, CONNECT_ATTEMPTS) if error.before_sending else limit
+                if attempt >= limit:
+                    raise
+                problem = f"the connection failed ({error})"
+            else:
+                if authenticated:
+                    self._check_token(answer, method, path)
+                status = answer.status_code
+                if status not in RETRIED_STATUSES and status != RATE_LIMITED:
+                    return answer
+                if attempt >= limit:
+                    if status == RATE_LIMITED:
+                        raise PipeError(f"OCTOPUS_SERVER {self.server} is still rate-limiting requests (HTTP 429 to "
+                                        f"{method} {path}) after {limit} attempts: run the step again later, or ask "
+                                        "the Octopus administrator about the rate limit for this account.")
+                    return answer
+                problem = f"HTTP {status} ({self.error_text(answer)})"
+            delay = self.pause_before_retry(answer, attempt, f"asking again for {method} {path}")
+            log.warning(f"{method} {path} failed: {problem}. Trying again in {delay:g} s "
+                        f"(attempt {attempt + 1} of {limit}).")
+            self.sleep(delay)
+            attempt += 1
+
+    def pause_before_retry(self, response: requests.Response | None, attempt: int, before: str) -> float:
+        """Seconds to wait after failed attempt `attempt`: the server's Retry-After for a 429, else the backoff.
+
+        A Retry-After longer than MAX_WAIT_SECONDS is not slept through: PipeError, naming what it asked.
+        """
+        if response is not None and response.status_code == RATE_LIMITED:
+            asked = retry_after_seconds(response.headers.get("Retry-After"))
+            if asked is not None and asked > MAX_WAIT_SECONDS:
+                raise PipeError(
+                    f"OCTOPUS_SERVER {self.server} is rate-limiting requests and asks to wait {asked:,.0f} s before "
+                    f"{before} "
+                    f"(HTTP 429, Retry-After): the pipe waits at most {MAX_WAIT_SECONDS:g} s between attempts, so it "
+                    "stops here. Run the step again later, or ask the Octopus administrator about the rate limit."
+                )
+            if asked is not None:
+                return asked
+        return min(self._backoff_factor * 2 ** (attempt - 1), MAX_WAIT_SECONDS)
+
+    def _attempt(self, method: str, url: str, watchdog: "_Watchdog | None" = None, **kwargs: Any) -> requests.Response:
+        """One request, bounded by a total deadline; TransferInterrupted when no complete answer came."""
+        path = _path_and_query(url, self.server)
+        watchdog = watchdog or _Watchdog(self._deadline, armed=True)
         started = time.monotonic()
         try:
-            # Redirects are not followed: requests would carry the credential's header to any host.
-            response = self._session.request(
-                method, url, timeout=self._timeout, verify=self._verify, allow_redirects=False, **kwargs
-            )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            # An SSLError is usually a reset or a close mid-transfer (EOF in violation of protocol): only a
-            # failed certificate check is a certificate problem; everything else is retried with recovery.
-            if isinstance(_root_cause(error), ssl.SSLCertVerificationError):
-                raise PipeError(
-                    f"The TLS certificate of OCTOPUS_SERVER {self.server} could not be verified "
-                    f"({self.without_secret(connection_problem(error))}): set OCTOPUS_CA_BUNDLE to the PEM file of "
-                    "the CA that signed it (OCTOPUS_INSECURE_SKIP_TLS_VERIFY: 'true' only as a last resort)."
-                ) from None
-            timed_out = isinstance(error, requests.Timeout) and not isinstance(error, requests.ConnectTimeout)
-            problem = connection_problem(error)
-            if isinstance(error, requests.exceptions.ProxyError) and self.proxy is not None:
-                problem = f"through the proxy {self.proxy}: {problem}"
-            raise TransferInterrupted(self.without_secret(problem), timed_out) from None
+            with watchdog:
+                # Redirects are not followed: requests would carry the credential's header to any host.
+                response = self._session.request(
+                    method, url, timeout=self._timeout, verify=self._verify, allow_redirects=False, **kwargs
+                )
+        except requests.RequestException as error:
+            if watchdog.fired:
+                raise TransferInterrupted(self._timed_out_text, timed_out=True) from None
+            raise self._interruption(error) from None
         log.debug(f"{method} {path} -> {response.status_code} ({time.monotonic() - started:.2f} s)")
         if response.is_redirect:
             target = response.headers.get("Location", "")
@@ -216,7 +305,67 @@ class OctopusClient:
                 f"OCTOPUS_SERVER {self.server} redirects {path} to {self.without_secret(target)}: set OCTOPUS_SERVER "
                 f"to the address it redirects to (the {self._credential_noun} is not sent after a redirect)."
             )
+        self._check_proxy_answer(response)
         return response
+
+    def _interruption(self, error: requests.RequestException) -> Exception:
+        """What a failed request means: a PipeError when retrying cannot help, else TransferInterrupted."""
+        if not isinstance(error, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError
+                          | requests.exceptions.ContentDecodingError):
+            return error  # our own bug (an invalid URL, a bad argument): "Unexpected error"
+        cause = _root_cause(error)
+        parts = urlsplit(self.server)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return PipeError(
+                f"The TLS certificate of OCTOPUS_SERVER {self.server} could not be verified "
+                f"({self.without_secret(connection_problem(error))}): set OCTOPUS_CA_BUNDLE to the PEM file of "
+                "the CA that signed it (OCTOPUS_INSECURE_SKIP_TLS_VERIFY: 'true' only as a last resort)."
+            )
+        if isinstance(cause, ssl.SSLError) and _PLAIN_HTTP_ANSWER.search(str(cause)):
+            return PipeError(
+                f"OCTOPUS_SERVER {self.server} does not speak TLS on port {parts.port or 443}: the server speaks "
+                f"plain HTTP there, so use http://{self.server.split('://', 1)[1]}, or the port Octopus serves "
+                "HTTPS on."
+            )
+        tunnel = _TUNNEL_REFUSED.search(str(cause))
+        if tunnel and self.proxy is not None:
+            return proxy_refused(self.proxy, int(tunnel.group(1)), tunnel.group(2).strip(), parts.netloc)
+        timed_out = isinstance(error, requests.Timeout) and not isinstance(error, requests.ConnectTimeout)
+        problem = self._timed_out_text if timed_out else connection_problem(error)
+        before_sending = isinstance(cause, urllib3.exceptions.NewConnectionError | socket.gaierror) or isinstance(
+            error, requests.ConnectTimeout)
+        if isinstance(error, requests.exceptions.ProxyError) and self.proxy is not None:
+            problem = f"through the proxy {self.proxy}: {problem}"
+            if before_sending:
+                problem += f"; check {self.proxy.variable}"
+        elif isinstance(cause, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            problem = (f"the host name {parts.hostname} could not be resolved: check the spelling of OCTOPUS_SERVER, "
+                       "and that the build can reach that network")
+        elif isinstance(cause, urllib3.exceptions.NewConnectionError) and isinstance(
+                _errno_cause(cause), ConnectionRefusedError):
+            problem = (f"nothing accepts connections on port {parts.port or (443 if parts.scheme == 'https' else 80)} "
+                       f"of {parts.hostname} (connection refused): check the port in OCTOPUS_SERVER and that "
+                       "Octopus is running")
+        return TransferInterrupted(self.without_secret(problem), timed_out, before_sending=before_sending)
+
+    @property
+    def _timed_out_text(self) -> str:
+        """Both ends of an attempt, the read timeout and the watchdog's deadline, are OCTOPUS_TIMEOUT."""
+        return f"no answer before the timeout; OCTOPUS_TIMEOUT is {self._deadline:g} s"
+
+    def _check_proxy_answer(self, response: requests.Response) -> None:
+        """407 always comes from a proxy, and a proxy's 403 page is not Octopus's: name the proxy, not the server."""
+        status = response.status_code
+        # Through a CONNECT tunnel (https://) answers come from Octopus itself: the proxy refuses at CONNECT time.
+        proxied_plainly = self.proxy is not None and self.server.startswith("http://")
+        if status == 407 or (status == 403 and proxied_plainly and not _is_octopus_error(response)):
+            if self.proxy is None:
+                raise PipeError(
+                    f"A proxy between the pipe and OCTOPUS_SERVER {self.server} asks for credentials (HTTP 407): set "
+                    f"{'HTTPS_PROXY' if self.server.startswith('https') else 'HTTP_PROXY'} to that proxy, with "
+                    "user:password@ if it needs them."
+                )
+            raise proxy_refused(self.proxy, status, response.reason or "", urlsplit(self.server).netloc)
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
@@ -234,11 +383,10 @@ def _renewing_token(client: OctopusClient, credential: OidcExchange, margin: flo
 
     def exchange() -> IssuedToken:
         try:
-            return exchange_step_token(client._send_unauthenticated, client.server, credential.service_account_id,
+            return exchange_step_token(client.send_repeatable, client.server, credential.service_account_id,
                                        credential.step_token.reveal())
         except TransferInterrupted as error:
-            raise PipeError(f"Cannot reach OCTOPUS_SERVER {client.server} for the OIDC token exchange: "
-                            f"{error}") from None
+            raise PipeError(client.unreachable(error, " for the OIDC token exchange")) from None
 
     return RenewingAccessToken(exchange, margin)
 
@@ -277,26 +425,159 @@ def token_rejected(credential: object, exchanged: RenewingAccessToken | None, se
 def _path_and_query(url: str, server: str) -> str:
     """What log lines and messages show for a URL: the part after the server address."""
     return (url[len(server):] or "/") if url.startswith(server) else url
-class _InterruptionRetry(Retry):
-    """One path for every interrupted GET: urllib3 counts TLS errors and proxy-wrapped drops as 'other'
-    and never retries them, but a reset or EOF under TLS or through a proxy is a read error like any other.
-    Certificate failures and refused connections (to the server or the proxy) are not read errors."""
+def proxy_refused(proxy: Proxy, status: int, reason: str, target: str) -> PipeError:
+    """A proxy's refusal (407, 403, a refused CONNECT), naming the proxy variable rather than the server."""
+    if status == 407:
+        fix = (f"check the user name and password in {proxy.variable}" if urlsplit(proxy.url).username else
+               f"give the proxy's user name and password in {proxy.variable}, as http://user:password@host:port")
+    else:
+        fix = (f"ask the proxy's administrators to allow {target}, or add its host to NO_PROXY if the build can "
+               "reach it directly")
+    said = f"HTTP {status} {reason}".strip()
+    return PipeError(f"The proxy {proxy} refused the connection to {target} ({said}): {fix}.")
 
-    def _is_read_error(self, err: Exception) -> bool:
-        if isinstance(err, urllib3.exceptions.ProxyError):
-            err = err.original_error
-            if isinstance(err, urllib3.exceptions.ConnectTimeoutError):
-                return False
-            if not isinstance(err, urllib3.exceptions.SSLError):
-                return isinstance(err, OSError | http.client.HTTPException | urllib3.exceptions.ProtocolError)
-        if isinstance(err, urllib3.exceptions.SSLError):
-            return not isinstance(_root_cause(err), ssl.SSLCertVerificationError)
-        return super()._is_read_error(err)
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds from now (RFC 9110: a number of seconds or an HTTP date); None when unreadable."""
+    text = (value or "").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_PLAIN_HTTP_ANSWER = re.compile(r"WRONG_VERSION_NUMBER|wrong version number|record layer failure|HTTP_REQUEST",
+                                re.IGNORECASE)
+"""What OpenSSL says when the other end answers a TLS hello in plain HTTP."""
+_TUNNEL_REFUSED = re.compile(r"Tunnel connection failed: (\d{3})(.*)")
+"""http.client's error when a proxy answers CONNECT with anything but 200."""
+
+_watched = threading.local()
+
+
+class _Watchdog:
+    """Ends one attempt at its deadline by shutting its sockets down.
+
+    requests' timeout bounds each socket operation, so a server trickling a byte at a time would hold an
+    attempt for ever; this makes OCTOPUS_TIMEOUT bound the whole attempt (from the last byte sent).
+    """
+
+    def __init__(self, seconds: float, armed: bool) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._arm_on_entry = armed
+        self._connections: list[Any] = []
+        self._timer: threading.Timer | None = None
+        self._done = False
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "_Watchdog":
+        _watched.current = self
+        if self._arm_on_entry:
+            self.arm()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _watched.current = None
+        with self._lock:
+            self._done = True
+            timer = self._timer
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+
+    def watch(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+
+    def arm(self) -> None:
+        """Start the clock (once)."""
+        with self._lock:
+            if self._timer is None and not self._done:
+                self._timer = threading.Timer(self.seconds, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for connection in self._connections:
+                sock = getattr(connection, "sock", None)
+                while sock is not None and not isinstance(sock, socket.socket):
+                    sock = getattr(sock, "socket", None)  # TLS inside a TLS proxy tunnel (urllib3's SSLTransport)
+                if sock is not None:
+                    with suppress(OSError):  # the plain socket's shutdown: also ends a TLS read mid-record
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedPool:
+    """A connection pool that tells the current attempt's watchdog which connection it hands out."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        watchdog = getattr(_watched, "current", None)
+        if watchdog is not None:
+            watchdog.watch(connection)
+        return connection
+
+
+class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """An adapter whose connections, direct or through a proxy, the current attempt's watchdog can end."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+def _is_octopus_error(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "ErrorMessage" in body
+
+
+def _errno_cause(error: BaseException) -> BaseException | None:
+    """The OSError urllib3 wrapped (it raises NewConnectionError from it)."""
+    return error.__cause__ or error.__context__
 
 
 def connection_problem(error: BaseException) -> str:
     """The root cause of a requests failure ('[Errno 111] Connection refused'), without urllib3's wrapping."""
     reason = _root_cause(error)
+    if isinstance(error, requests.exceptions.ContentDecodingError):
+        return f"the answer says Content-Encoding {_encoding_of(error)} but its body is not"
+    if isinstance(reason, urllib3.exceptions.InvalidChunkLength):
+        return "the answer's chunked framing was broken"
+    if isinstance(reason, urllib3.exceptions.IncompleteRead | http.client.IncompleteRead):
+        return "the answer was cut short"
+    if isinstance(reason, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(reason, ConnectionResetError | BrokenPipeError):
+        return "the connection was reset by the server or something between"
     if isinstance(reason, urllib3.exceptions.NewConnectionError):  # a subclass of ConnectTimeoutError
         text = str(reason)
     elif isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
@@ -308,6 +589,11 @@ def connection_problem(error: BaseException) -> str:
     text = re.sub(r"^(<[^>]*>|\w*Connection(Pool)?\([^)]*\)):\s*", "", text)  # urllib3 names the connection first
     text = re.sub(r"^Failed to establish a new connection:\s*", "", text)
     return " ".join(text.split())
+
+
+def _encoding_of(error: requests.RequestException) -> str:
+    response = getattr(error, "response", None)
+    return (response.headers.get("Content-Encoding") if response is not None else None) or "gzip"
 
 
 def _root_cause(error: BaseException) -> BaseException:

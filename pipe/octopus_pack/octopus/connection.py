@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from octopus_pack.errors import PipeError, key_rejected
+from octopus_pack.errors import PipeError, key_rejected, shortened
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.links import ServerLinks
 
@@ -45,7 +45,7 @@ def check_server(client: OctopusClient) -> ServerInfo:
     if api_version and not api_version.startswith("3."):
         log.warning(f"Octopus reports API version {api_version}; this pipe was written for 3.x.")
     user = _current_user(client, info.links)
-    who = user.get("Username") or user.get("DisplayName") or "an unnamed user"
+    who = shortened(str(user.get("Username") or user.get("DisplayName") or "an unnamed user"), 100)
     log.info(f"Connected to Octopus Deploy {info.version} at {client.server} as {who}.")
     return info
 

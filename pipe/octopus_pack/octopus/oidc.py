@@ -20,7 +20,7 @@ from typing import Any
 import requests
 
 from octopus_pack.config.credentials import AccessToken
-from octopus_pack.errors import PipeError
+from octopus_pack.errors import MAX_QUOTED_CHARACTERS, PipeError, bounded
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,8 @@ TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 
 Send = Callable[..., requests.Response]
-"""`send(method, url, **requests_kwargs)`: one unauthenticated request with the client's TLS and timeouts."""
+"""`send(method, url, **requests_kwargs)`: an unauthenticated request with the client's TLS and timeouts, retried
+after drops, 5xx and 429 like any other (the exchange is safe to repeat: each one only issues a new token)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def utc_time(epoch_seconds: float) -> str:
 def discover_token_endpoint(send: Send, server: str) -> str:
     """`token_endpoint` from the server's OpenID configuration."""
     response = send("GET", server + DISCOVERY_PATH)
+    _raise_if_unavailable(response, server, f"GET {DISCOVERY_PATH}")
     document = _json_or_none(response)
     if response.status_code != 200 or not isinstance(document, dict) or not document.get("token_endpoint"):
         raise PipeError(
@@ -92,6 +94,7 @@ def exchange_step_token(
     }
     asked_at = clock()
     response = send("POST", endpoint, json=body)
+    _raise_if_unavailable(response, server, "the token exchange")
     answer = _json_or_none(response)
     if response.status_code != 200 or not isinstance(answer, dict) or not answer.get("access_token"):
         raise _refused(response, answer, service_account_id, step_token, clock())
@@ -141,6 +144,15 @@ class RenewingAccessToken:
         return self._margin
 
 
+def _raise_if_unavailable(response: requests.Response, server: str, what: str) -> None:
+    """A 5xx that outlasted the retries (`send` retries 5xx, 429 and drops) is the server's trouble, not a refusal."""
+    if response.status_code >= 500:
+        raise PipeError(
+            f"OCTOPUS_SERVER {server} answered {what} with HTTP {response.status_code} on every attempt (OIDC "
+            "sign-in): the server is unavailable or starting; run the step again later."
+        )
+
+
 def _refused(response: requests.Response, answer: Any, service_account_id: str, step_token: str,
              now: float) -> PipeError:
     """The one line for a refused exchange: the server's reason and what the step token claims."""
@@ -159,7 +171,11 @@ def _refused(response: requests.Response, answer: Any, service_account_id: str, 
 
 
 def _error_description(response: requests.Response, answer: Any) -> str:
-    """OAuth's error_description (or error), else Octopus's ErrorMessage and Errors[], else the raw text."""
+    """OAuth's error_description (or error), else Octopus's ErrorMessage and Errors[], else the raw text; bounded."""
+    return bounded(" ".join(_full_error_description(response, answer)[: MAX_QUOTED_CHARACTERS * 2].split()))
+
+
+def _full_error_description(response: requests.Response, answer: Any) -> str:
     if isinstance(answer, dict):
         if answer.get("error_description") or answer.get("error"):
             return str(answer.get("error_description") or answer.get("error")).strip()

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -315,11 +316,21 @@ class PackagePush:
                 else "BuiltInFeedPush"
             return permission_refused(f"push {name}", self.space, needed, text)
         if status == 413:
-            return PipeError(
-                f"Octopus refused {name} as too large (HTTP 413: {text}): raise the request size limit of the "
-                "Octopus server (webMaxRequestBodySizeInBytes) or of the proxy in front of it."
-            )
+            return too_large(name, self.package.size, text)
         return PipeError(f"Octopus refused {name} (HTTP {status}): {text}")
+
+
+def too_large(name: str, size: int, server_said: str) -> PipeError:
+    """A 413, with the server's limit when it states it (Kestrel's text, which Octopus 2026.1's
+    webMaxRequestBodySizeInBytes produces: "The max request body size is N bytes"; OctopusDeploy/Issues#9859)."""
+    stated = re.search(r"(\d[\d,]*)\s*bytes", server_said)
+    limit = f", the server accepts at most {int(stated.group(1).replace(',', '')):,} bytes per request" \
+        if stated else ""
+    return PipeError(
+        f"Octopus refused {name} ({size:,} bytes) as too large: HTTP 413{limit} ({server_said}). Ask the Octopus "
+        "administrators to raise webMaxRequestBodySizeInBytes (or the limit of the proxy in front of Octopus), "
+        "or make the package smaller."
+    )
 
 
 def push_package(

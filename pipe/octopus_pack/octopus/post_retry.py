@@ -1,14 +1,13 @@
-"""Retry a POST after a dropped connection or a 5xx, but only after asking the server whether it already took it."""
+"""Retry a POST after a drop, a 5xx or a 429, but only after asking the server whether it already took it."""
 
 import logging
-import time
 from collections.abc import Callable
 
 import requests
 
 from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
-from octopus_pack.octopus.client import MAX_WAIT_SECONDS, RETRIED_STATUSES, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.client import RATE_LIMITED, RETRIED_STATUSES, OctopusClient, TransferInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +23,19 @@ def post_with_recovery(
 
     A blind retry is wrong both ways: under FailIfExists it would be refused as a duplicate of what the
     server stored before the connection dropped, and under the other modes it would upload twice.
-    Bounded: retries + 1 attempts, each ending after OCTOPUS_TIMEOUT seconds without a byte from the server,
-    with pauses of backoff_factor * 2**(n-1) seconds, at most MAX_WAIT_SECONDS each, between them.
+    Bounded: retries + 1 attempts, each ending OCTOPUS_TIMEOUT seconds after the last byte was sent (or when a
+    send waits that long), with pauses of backoff_factor * 2**(n-1) seconds, or the Retry-After of a 429, between
+    them; never longer than MAX_WAIT_SECONDS (a longer Retry-After ends the run: client.pause_before_retry).
     """
     attempts = settings.retries + 1
     for attempt in range(1, attempts + 1):
+        response: requests.Response | None = None
         try:
             response = send()
         except TransferInterrupted as error:
             problem, timed_out = f"the connection failed ({error})", error.timed_out
         else:
-            if response.status_code not in RETRIED_STATUSES:
+            if response.status_code not in RETRIED_STATUSES and response.status_code != RATE_LIMITED:
                 return response
             problem, timed_out = f"HTTP {response.status_code} ({client.error_text(response)})", False
         if server_has_it():
@@ -45,8 +46,8 @@ def post_with_recovery(
             hint = (f" If the server needs longer, raise OCTOPUS_TIMEOUT (now {settings.timeout:g} s)."
                     if timed_out else "")
             raise PipeError(f"Could not push {what} to {client.server}: {problem}, after {attempts} attempts.{hint}")
-        delay = min(settings.backoff_factor * 2 ** (attempt - 1), MAX_WAIT_SECONDS)
+        delay = client.pause_before_retry(response, attempt, f"pushing {what} again")
         log.warning(f"Pushing {what} failed: {problem}. Trying again in {delay:g} s "
                     f"(attempt {attempt + 1} of {attempts}).")
-        time.sleep(delay)
+        client.sleep(delay)
     raise AssertionError("unreachable")

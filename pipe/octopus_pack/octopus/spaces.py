@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from octopus_pack.errors import PipeError
+from octopus_pack.errors import PipeError, shortened
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.connection import ServerInfo
 from octopus_pack.octopus.links import ServerLinks
@@ -121,7 +121,15 @@ def _space(resource: Any) -> Space:
     return Space(id=str(resource["Id"]), name=str(resource.get("Name") or resource["Id"]))
 
 
+MAX_LISTED_SPACES = 10
+"""A line names at most this many spaces, then says how many more there are."""
+
+
 def _names(spaces: list[dict[str, Any]]) -> str:
     if not spaces:
         return "no spaces at all (check the user's team memberships)"
-    return ", ".join(f"'{s.get('Name')}' ({s.get('Id')})" for s in sorted(spaces, key=lambda s: str(s.get("Name"))))
+    ordered = sorted(spaces, key=lambda s: str(s.get("Name")))
+    named = ", ".join(f"'{shortened(str(s.get('Name')))}' ({shortened(str(s.get('Id')), 30)})"
+                      for s in ordered[:MAX_LISTED_SPACES])
+    more = len(ordered) - MAX_LISTED_SPACES
+    return f"{named} and {more:,} more" if more > 0 else named
