@@ -161,7 +161,7 @@ def test_broken_answers_to_build_information_are_checked(route: Route, package, 
 def test_broken_answers_every_time_end_in_one_line(route: Route, package, how: str) -> None:
     route.octopus.break_answer_next("users", how=how, times=4)
     message = failure(route, package)
-    assert message.startswith(f"cannot reach OCTOPUS_SERVER {route.octopus.url}: ")
+    assert message.startswith(f"Cannot reach OCTOPUS_SERVER {route.octopus.url}: ")
     assert "Unexpected" not in message and "object at 0x" not in message
 
 
@@ -199,7 +199,7 @@ def test_a_trickled_upload_answer_is_looked_up(route: Route, package, logs) -> N
 def test_a_server_that_always_trickles_is_bounded(route: Route, package) -> None:
     route.octopus.break_answer_next("users", how="trickle", interval=0.05, times=4)
     message = failure(route, package, timeout=0.5)
-    assert message == (f"cannot reach OCTOPUS_SERVER {route.octopus.url}: no answer before the timeout"
+    assert message == (f"Cannot reach OCTOPUS_SERVER {route.octopus.url}: no answer before the timeout"
                        "; OCTOPUS_TIMEOUT is 0.5 s")
     assert len(route.octopus.requests_of("users")) == 4
 

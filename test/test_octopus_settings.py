@@ -9,8 +9,8 @@ import yaml
 from octopus_pack.config.notices import Notice
 from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
-from octopus_pack.metadata import PIPE_YML
 from octopus_pack.masking import mask
+from octopus_pack.metadata import PIPE_YML
 from octopus_pack.octopus import OverwriteMode, octopus_settings_from
 
 SERVER = "https://octopus.example.com"
@@ -178,12 +178,15 @@ def test_ca_bundle_and_skipping_verification_contradict(ca_bundle: Path):
 
 
 def test_credentials_in_the_server_url_are_taken_out_and_masked():
-    settings = settings_from({"OCTOPUS_SERVER": "https://deployer:s3cret-Pa%40ss@octopus.example.com/octopus/app",
-                              "OCTOPUS_APIKEY": KEY})
-    assert settings.server == "https://octopus.example.com/octopus"
-    assert settings.server_credentials_dropped
+    found: list[Notice] = []
+    settings = octopus_settings_from({"OCTOPUS_SERVER": "https://deployer:s3cret-Pa%40ss@octopus.example.com/octopus/app",
+                                      "OCTOPUS_APIKEY": KEY}, found)
+    assert settings is not None and settings.server == "https://octopus.example.com/octopus"
+    assert found == [Notice(logging.WARNING, "OCTOPUS_SERVER contains a user name or password: they were removed, "
+                            "because Octopus does not use credentials in its URL. Set OCTOPUS_SERVER to "
+                            "https://octopus.example.com/octopus and sign in with OCTOPUS_APIKEY, OCTOPUS_ACCESS_TOKEN "
+                            "or OCTOPUS_SERVICE_ACCOUNT_ID.")]
     assert mask("deployer s3cret-Pa%40ss s3cret-Pa@ss") == "<hidden> <hidden> <hidden>"
-    assert not settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY}).server_credentials_dropped
 
 
 def test_a_bad_server_url_with_credentials_does_not_quote_them():
