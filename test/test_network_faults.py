@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_octopus.generations import use_generation
 from fake_octopus.oidc import BitbucketStepTokens
 from fixtures_network import Route
 from octopus_pack.config.credentials import OidcExchange, Secret
@@ -263,3 +264,32 @@ def test_an_exchange_that_keeps_failing_says_the_server_is_unavailable(route: Ro
                        "attempt (OIDC sign-in): the server is unavailable or starting; run the step again later.")
     assert len(route.octopus.requests_of("token-exchange")) == 4 and pauses == [0.0, 0.0, 0.0]
     assert route.octopus.stored_copies("MyApp", "1.0.0") == []
+
+
+# --- Octopus 2026.1 as a whole: Hash only in upload answers, rate limiting, a request size limit --------------------
+
+
+@HTTP_AND_HTTPS
+def test_a_rate_limited_2026_1_server_gets_the_package_once_and_a_rerun_sends_nothing(route: Route, package,
+                                                                                       pauses, logs) -> None:
+    use_generation(route.octopus, "2026.1")
+    for kind in ("root", "packages", "upload", "build-information", "build-information-read"):
+        route.octopus.rate_limit_next(kind, retry_after="5")
+    push_to_octopus(route.settings(push_build_information=True), package, ENV)
+    assert_one_copy(route, package)
+    assert route.octopus.build_information_for("MyApp", "1.0.0") is not None
+    assert pauses and set(pauses) == {5.0}
+    route.octopus.rate_limit_next("packages", retry_after="2")
+    push_to_octopus(route.settings(push_build_information=True), package, ENV)  # a re-run of the same build
+    assert_one_copy(route, package)
+    assert len(route.octopus.requests_of("upload", method="POST")) == 2  # one 429, one stored
+    assert "already holds identical content" in logs.text
+
+
+@HTTP_AND_HTTPS
+def test_a_2026_1_size_limit_ends_in_one_line_without_retries(route: Route, package, pauses) -> None:
+    use_generation(route.octopus, "2026.1")
+    route.octopus.behaviour.max_request_body_size = 50_000
+    message = failure(route, package, delta_compression=False)
+    assert "as too large: HTTP 413, the server accepts at most 50,000 bytes per request" in message
+    assert len(route.octopus.requests_of("upload")) == 1 and pauses == []
