@@ -293,3 +293,14 @@ def test_a_2026_1_size_limit_ends_in_one_line_without_retries(route: Route, pack
     message = failure(route, package, delta_compression=False)
     assert "as too large: HTTP 413, the server accepts at most 50,000 bytes per request" in message
     assert len(route.octopus.requests_of("upload")) == 1 and pauses == []
+
+
+@HTTP_AND_HTTPS
+def test_a_rate_limited_delta_waits_then_sends_the_whole_package(route: Route, package, pauses, logs) -> None:
+    route.octopus.add_package("MyApp.0.9.0.zip", package.path.read_bytes())  # a base the delta is tiny against
+    route.octopus.rate_limit_next("delta-upload", retry_after="3")
+    push_to_octopus(route.settings(), package, ENV)
+    assert_one_copy(route, package)
+    assert [r.status for r in route.octopus.requests_of("delta-upload")] == [429]
+    assert pauses == [3.0] and len(route.octopus.requests_of("upload")) == 1
+    assert "The delta upload was rate-limited (HTTP 429): uploading the whole package in 3 s instead." in logs.text

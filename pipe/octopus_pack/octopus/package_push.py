@@ -13,7 +13,7 @@ import requests
 from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus.answers import json_object, not_octopus
-from octopus_pack.octopus.client import OctopusApiError, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.client import RATE_LIMITED, OctopusApiError, OctopusClient, TransferInterrupted
 from octopus_pack.octopus.package_lookup import LookupFailed, ServerPackage, describes, find_package
 from octopus_pack.octopus.post_retry import post_with_recovery
 from octopus_pack.octopus.push_result import PackageOutcome, PackagePushed, Transfer
@@ -186,6 +186,12 @@ class PackagePush:
             saving = f"uploaded {format_size(delta_size)} delta instead of {format_size(self.package.size)}"
             self._conclude(response, saving, PackagePushed(PackageOutcome.UPLOADED, Transfer.DELTA, delta_size))
             return True
+        if response.status_code == RATE_LIMITED:  # wait as asked (or stop, past the cap), then the whole upload
+            delay = self.client.pause_before_retry(response, 1, "uploading the whole package")
+            log.warning(f"The delta upload was rate-limited (HTTP 429): uploading the whole package in {delay:g} s "
+                        "instead.")
+            self.client.sleep(delay)
+            return False
         log.warning(
             f"The delta upload was refused (HTTP {response.status_code}: {self.client.error_text(response)}); "
             "uploading the whole package instead."
