@@ -11,15 +11,14 @@ import traceback
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from octopus_pack.config.notices import Notice
-from octopus_pack.config.settings import Settings, debug_requested, read_environment, settings_from, typo_notices
 from octopus_pack.errors import PipeError, Stopped
 from octopus_pack.masking import install_mask, mask
-from octopus_pack.pack.packager import HeadStart
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the settings and what they import need the requirements: imported once they are checked
+    from octopus_pack.config.notices import Notice
+    from octopus_pack.config.settings import Settings
     from octopus_pack.runner import OctopusPackPipe
 
 
@@ -27,7 +26,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
-def _fail(message: str, notices: Sequence[Notice] = ()) -> None:
+def _fail(message: str, notices: "Sequence[Notice]" = ()) -> NoReturn:
     """The one closing line, as written (names, files and URLs keep their case): secrets masked, anything that
     could break it into several lines escaped. `notices` are warnings to print before it."""
     line = mask(message)
@@ -39,7 +38,8 @@ def _fail(message: str, notices: Sequence[Notice] = ()) -> None:
         sys.exit(1)
     for notice in notices:
         get_logger().log(notice.level, notice.message)
-    fail(line)
+    fail(line)  # prints the line and exits 1
+    sys.exit(1)
 
 
 def _requirements_missing(module: str) -> str:
@@ -53,6 +53,11 @@ def main() -> None:
     install_mask()  # every line printed from here on, ours, the toolkit's, urllib3's and the final ✖, is masked
     if importlib.util.find_spec("bitbucket_pipes_toolkit") is None:  # a plain python3, not the .venv or the image
         _fail(_requirements_missing("bitbucket_pipes_toolkit"))
+    try:
+        from octopus_pack.config.settings import debug_requested, read_environment, settings_from, typo_notices
+        from octopus_pack.pack.packager import HeadStart
+    except ModuleNotFoundError as error:  # some requirements installed, not all
+        _fail(_requirements_missing(error.name or "?"))
     env = read_environment()
     debug = debug_requested(env)
     pipe: OctopusPackPipe | None = None

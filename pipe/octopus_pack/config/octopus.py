@@ -118,6 +118,21 @@ class OctopusSettings:
         return f"OctopusSettings({self.describe()})"
 
 
+@dataclass(frozen=True)
+class _Tuning:
+    """The variables read even when nothing is pushed, so a typo never waits for the day a server is added."""
+
+    space: str | None
+    overwrite_mode: OverwriteMode
+    push_package: bool
+    push_build_information: bool
+    delta_compression: bool
+    timeout: float
+    ca_bundle: Path | None
+    insecure_skip_tls_verify: bool
+    commit_limit: int
+
+
 def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = None) -> OctopusSettings | None:
     """Settings for pushing, or None when OCTOPUS_SERVER is not given (the pipe then only packs).
 
@@ -126,7 +141,7 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
     """
     found = [] if found is None else found
     server = _aliased("OCTOPUS_SERVER", env, MAX_URL_LENGTH)
-    options = dict(
+    tuning = _Tuning(
         space=_space(env),
         overwrite_mode=OverwriteMode.parse(values.text(env, "OVERWRITE_MODE", 32) or "FailIfExists"),
         push_package=values.boolean(env, "PUSH_PACKAGE", True),
@@ -139,7 +154,7 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
         commit_limit=values.whole_number(env, "BUILD_INFORMATION_COMMIT_LIMIT", DEFAULT_COMMIT_LIMIT,
                                          MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT, "100"),
     )
-    if options["ca_bundle"] and options["insecure_skip_tls_verify"]:
+    if tuning.ca_bundle and tuning.insecure_skip_tls_verify:
         raise PipeError(
             "OCTOPUS_CA_BUNDLE and OCTOPUS_INSECURE_SKIP_TLS_VERIFY are both set: keep OCTOPUS_CA_BUNDLE "
             "(certificates are then checked against it) and remove OCTOPUS_INSECURE_SKIP_TLS_VERIFY."
@@ -166,7 +181,7 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
         api_key=credential if isinstance(credential, ApiKey) else None,
         credential=None if isinstance(credential, ApiKey) else credential,
         proxy=proxy_for(base_url, env),
-        **options,
+        **vars(tuning),
     )
     if not settings.push_package and not settings.push_build_information:
         found.append(notices.warning("PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is pushed "

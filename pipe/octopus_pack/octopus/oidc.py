@@ -129,6 +129,7 @@ class RenewingAccessToken:
             self._issued = self._exchange()
             log.info(f"Renewed the Octopus access token ({_duration(left)} were left; the new one is valid for "
                      f"{_duration(self._issued.lifetime)}).")
+        assert self._issued is not None  # exchanged above when it was missing
         return self._issued
 
     def has_expired(self) -> bool:
