@@ -44,7 +44,7 @@ fi
 
 semversioner release >&2
 new=$(semversioner current-version)
-semversioner changelog >CHANGELOG.md
+semversioner changelog --template ci-scripts/changelog.md.j2 >CHANGELOG.md
 
 # \Q..\E takes the old reference literally; the lookarounds keep it from matching inside a longer
 # name (my-octopuspack/...) or version (1.2.30, 1.2.3.4, 1.2.3-beta); docker:// prefixes still match.
