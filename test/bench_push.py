@@ -23,8 +23,8 @@ TEST_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TEST_DIR.parent / "pipe"))
 
 from octopus_pack.config.bitbucket import bitbucket_build_from  # noqa: E402
-from octopus_pack.config.octopus import ApiKey  # noqa: E402
 from octopus_pack.octopus import OctopusSettings, push_to_octopus  # noqa: E402
+from octopus_pack.octopus.settings import ApiKey  # noqa: E402
 from octopus_pack.package_result import PackageResult  # noqa: E402
 
 MB = 1024 * 1024
@@ -75,7 +75,7 @@ def main() -> None:
         key = server.stdout.readline().split()[2]
         with tempfile.TemporaryDirectory(prefix="bench-push-") as work:
             first = write_package(Path(work) / "Bench.1.0.0.zip", options.size_mb, seed=1)
-            settings = OctopusSettings(server=url, api_key=ApiKey(key), push_build_information=False)
+            settings = OctopusSettings(server=url, credential=ApiKey(key), push_build_information=False)
             baseline = memory("VmRSS")
             seconds, peak = measured_push(settings, first)
             print(f"full upload of {first.size / MB:.0f} MB: {seconds:.1f} s ({first.size / MB / seconds:.0f} MB/s), "

@@ -28,8 +28,7 @@ import pytest
 import trustme
 
 from fake_octopus import FakeOctopus
-from octopus_pack.config.octopus import ApiKey, OctopusSettings
-from octopus_pack.config.proxies import Proxy
+from octopus_pack.octopus.settings import ApiKey, OctopusSettings, Proxy
 
 TRANSPORTS = ("http", "https", "http-proxy", "https-proxy")
 
@@ -182,7 +181,7 @@ class Route:
         """No pauses between retries, the package only, unless overridden."""
         proxy_variable = "HTTPS_PROXY" if self.octopus.url.startswith("https") else "HTTP_PROXY"
         base = OctopusSettings(
-            server=self.octopus.url, api_key=ApiKey(self.octopus.api_key), backoff_factor=0, retries=3,
+            server=self.octopus.url, credential=ApiKey(self.octopus.api_key), backoff_factor=0, retries=3,
             push_build_information=False, ca_bundle=self.ca_bundle,
             proxy=Proxy(self.proxy.url, proxy_variable) if self.proxy else None,
         )  # fmt: skip

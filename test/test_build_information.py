@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from fake_octopus import FakeOctopus
-from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
-from octopus_pack.config.octopus import ApiKey
+from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
 from octopus_pack.octopus.build_information import build_information_payload
 from octopus_pack.octopus.git_history import Commit
+from octopus_pack.octopus.settings import ApiKey, BuildContext
 from octopus_pack.package_result import PackageResult
 from test_git_history import GitRepo
 
@@ -23,7 +23,7 @@ ORIGIN = "http://bitbucket.org/octopussamples/petclinic"
 
 def settings_for(octopus: FakeOctopus, **overrides) -> OctopusSettings:
     """Settings for the fake that push only the build information (it does not need the package on the server)."""
-    base = OctopusSettings(server=octopus.url, api_key=ApiKey(octopus.api_key), backoff_factor=0, retries=1,
+    base = OctopusSettings(server=octopus.url, credential=ApiKey(octopus.api_key), backoff_factor=0, retries=1,
                            push_package=False)
     return dataclasses.replace(base, **overrides)
 
@@ -32,7 +32,7 @@ def package(version: str) -> PackageResult:
     return PackageResult(Path(f"/nowhere/petclinic.{version}.zip"), "petclinic", version, "zip", 1, "", 1, "")
 
 
-def bitbucket_env(clone: Path, commit: str | None, build: int, **extra: str) -> BitbucketBuild:
+def bitbucket_env(clone: Path, commit: str | None, build: int, **extra: str) -> BuildContext:
     env = {
         "BITBUCKET_BUILD_NUMBER": str(build), "BITBUCKET_BRANCH": "main", "BITBUCKET_CLONE_DIR": str(clone),
         "BITBUCKET_REPO_FULL_NAME": "octopussamples/petclinic", "BITBUCKET_GIT_HTTP_ORIGIN": ORIGIN,
@@ -252,7 +252,7 @@ def test_overwrite_existing_replaces_the_record(octopus, repo):
 )
 def test_missing_build_information_permissions_are_named(octopus, repo, mode, missing):
     head = repo.commit("one")
-    settings = settings_for(octopus, overwrite_mode=mode, api_key=ApiKey(octopus.add_api_key(without=(missing,))))
+    settings = settings_for(octopus, overwrite_mode=mode, credential=ApiKey(octopus.add_api_key(without=(missing,))))
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package("1.0.1"), bitbucket_env(repo.path, head, 1))
     assert f"may not push build information for petclinic 1.0.1: it lacks the {missing} permission" in str(

@@ -15,10 +15,11 @@ import pytest
 from fake_octopus.generations import use_generation
 from fake_octopus.oidc import BitbucketStepTokens
 from fixtures_network import Route
-from octopus_pack.config.credentials import OidcExchange, Secret
+from octopus_pack.masking import Secret
 from octopus_pack.octopus import push_to_octopus
 from octopus_pack.octopus.client import OctopusClient
 from octopus_pack.octopus.push import OctopusPush
+from octopus_pack.octopus.settings import OidcExchange
 from octopus_pack.package_result import PackageResult
 from test_octopus_push import write_package
 from test_push_faults import ENV, assert_one_copy, failure
@@ -217,7 +218,7 @@ def oidc_settings(route: Route, bitbucket: BitbucketStepTokens, **overrides):
     account = route.octopus.add_service_account(bitbucket.issuer, bitbucket.public_key,
                                                 f"{bitbucket.repository_uuid}:*")
     credential = OidcExchange(account, Secret(bitbucket.token(audience=account)))
-    return route.settings(api_key=None, credential=credential, **overrides)
+    return route.settings(credential=credential, **overrides)
 
 
 @HTTP_AND_HTTPS
@@ -259,7 +260,7 @@ def test_an_exchange_that_keeps_failing_says_the_server_is_unavailable(route: Ro
                                                                        pauses) -> None:
     settings = oidc_settings(route, bitbucket)
     route.octopus.fail_next("token-exchange", status=503, times=None)
-    message = failure(route, package, api_key=None, credential=settings.credential)
+    message = failure(route, package, credential=settings.credential)
     assert message == (f"OCTOPUS_SERVER {route.octopus.url} answered the token exchange with HTTP 503 on every "
                        "attempt (OIDC sign-in): the server is unavailable or starting; run the step again later.")
     assert len(route.octopus.requests_of("token-exchange")) == 4 and pauses == [0.0, 0.0, 0.0]

@@ -20,10 +20,10 @@ import pytest
 
 from fake_octopus import FakeOctopus
 from octopus_pack.config.bitbucket import bitbucket_build_from
-from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
 from octopus_pack.octopus.client import OctopusClient
+from octopus_pack.octopus.settings import ApiKey
 from octopus_pack.package_result import PackageResult
 
 ENV = bitbucket_build_from({"BITBUCKET_BUILD_NUMBER": "42"})
@@ -32,7 +32,8 @@ ENV = bitbucket_build_from({"BITBUCKET_BUILD_NUMBER": "42"})
 def settings_for(octopus: FakeOctopus, **overrides) -> OctopusSettings:
     """Settings for the fake, with no pauses between retries and only the package pushed."""
     base = OctopusSettings(
-        server=octopus.url, api_key=ApiKey(octopus.api_key), backoff_factor=0, retries=2, push_build_information=False
+        server=octopus.url, credential=ApiKey(octopus.api_key), backoff_factor=0, retries=2,
+        push_build_information=False,
     )
     return dataclasses.replace(base, **overrides)
 
@@ -223,7 +224,7 @@ def free_port() -> int:
 
 
 def test_an_unreachable_server_fails_fast(package):
-    settings = OctopusSettings(server=f"http://127.0.0.1:{free_port()}", api_key=ApiKey("API-ABC123"))
+    settings = OctopusSettings(server=f"http://127.0.0.1:{free_port()}", credential=ApiKey("API-ABC123"))
     started = time.monotonic()
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
@@ -234,7 +235,7 @@ def test_an_unreachable_server_fails_fast(package):
 
 
 def test_an_unresolvable_host_fails_fast(package):
-    settings = OctopusSettings(server="http://octopus.invalid", api_key=ApiKey("API-ABC123"))
+    settings = OctopusSettings(server="http://octopus.invalid", credential=ApiKey("API-ABC123"))
     started = time.monotonic()
     with pytest.raises(PipeError, match=r"Cannot reach OCTOPUS_SERVER http://octopus\.invalid: the host name "
                                          r"octopus\.invalid could not be resolved: check the spelling"):
@@ -271,13 +272,13 @@ def web_server() -> Iterator[str]:
 
 
 def test_a_server_that_is_not_octopus(web_server, package):
-    settings = OctopusSettings(server=web_server, api_key=ApiKey("API-ABC123"), retries=0)
+    settings = OctopusSettings(server=web_server, credential=ApiKey("API-ABC123"), retries=0)
     with pytest.raises(PipeError, match=r"is not an Octopus Deploy server: GET /api answered HTTP 404"):
         push_to_octopus(settings, package, ENV)
 
 
 def test_a_redirect_is_not_followed_with_the_key(web_server, package):
-    settings = OctopusSettings(server=f"{web_server}/moved", api_key=ApiKey("API-ABC123"), retries=0)
+    settings = OctopusSettings(server=f"{web_server}/moved", credential=ApiKey("API-ABC123"), retries=0)
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
     assert str(error.value) == (
@@ -287,7 +288,7 @@ def test_a_redirect_is_not_followed_with_the_key(web_server, package):
 
 
 def test_a_rejected_key(octopus, package):
-    settings = dataclasses.replace(settings_for(octopus), api_key=ApiKey("API-NOTTHEKEY1"))
+    settings = dataclasses.replace(settings_for(octopus), credential=ApiKey("API-NOTTHEKEY1"))
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
     assert str(error.value).startswith(f"OCTOPUS_APIKEY was rejected by {octopus.url} (The API key you provided")
@@ -296,7 +297,7 @@ def test_a_rejected_key(octopus, package):
 
 def test_a_missing_push_permission_is_named(octopus, package):
     key = octopus.add_api_key(without=("BuiltInFeedPush",))
-    settings = dataclasses.replace(settings_for(octopus, delta_compression=False), api_key=ApiKey(key))
+    settings = dataclasses.replace(settings_for(octopus, delta_compression=False), credential=ApiKey(key))
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
     assert "may not push MyApp.1.0.0.zip: it lacks the BuiltInFeedPush permission in space 'Default'" in str(
@@ -306,7 +307,7 @@ def test_a_missing_push_permission_is_named(octopus, package):
 
 def test_a_missing_permission_on_the_delta_route_is_reported_once(octopus, package):
     key = octopus.add_api_key(without=("BuiltInFeedPush",))
-    settings = dataclasses.replace(settings_for(octopus), api_key=ApiKey(key))
+    settings = dataclasses.replace(settings_for(octopus), credential=ApiKey(key))
     with pytest.raises(PipeError, match="lacks the BuiltInFeedPush permission"):
         push_to_octopus(settings, package, ENV)
 
@@ -598,7 +599,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def test_an_unknown_certificate_authority_points_at_the_ca_bundle(tls_server, package):
     url, _ = tls_server
-    settings = OctopusSettings(server=url, api_key=ApiKey("API-ABC123"), retries=0)
+    settings = OctopusSettings(server=url, credential=ApiKey("API-ABC123"), retries=0)
     with pytest.raises(PipeError) as error:
         push_to_octopus(settings, package, ENV)
     assert str(error.value).startswith(f"The TLS certificate of OCTOPUS_SERVER {url} could not be verified (")
@@ -607,7 +608,7 @@ def test_an_unknown_certificate_authority_points_at_the_ca_bundle(tls_server, pa
 
 def test_a_ca_bundle_makes_the_certificate_trusted(tls_server, package, info_logs):
     url, cert = tls_server
-    settings = OctopusSettings(server=url, api_key=ApiKey("API-ABC123"), retries=0, ca_bundle=cert)
+    settings = OctopusSettings(server=url, credential=ApiKey("API-ABC123"), retries=0, ca_bundle=cert)
     with pytest.raises(PipeError, match="Could not look up spaces"):  # the minimal server stops there
         push_to_octopus(settings, package, ENV)
     assert "Connected to Octopus Deploy 2024.3" in info_logs.text and "as tls-user" in info_logs.text
@@ -615,7 +616,7 @@ def test_a_ca_bundle_makes_the_certificate_trusted(tls_server, package, info_log
 
 def test_skipping_verification_works_and_warns_every_run(tls_server, package, info_logs):
     url, _ = tls_server
-    settings = OctopusSettings(server=url, api_key=ApiKey("API-ABC123"), retries=0, insecure_skip_tls_verify=True)
+    settings = OctopusSettings(server=url, credential=ApiKey("API-ABC123"), retries=0, insecure_skip_tls_verify=True)
     with pytest.raises(PipeError, match="Could not look up spaces"):
         push_to_octopus(settings, package, ENV)
     assert "Connected to Octopus Deploy" in info_logs.text
@@ -650,7 +651,7 @@ def spaceless_server() -> Iterator[str]:
 
 
 def test_a_server_without_spaces_takes_the_api_under_api(spaceless_server, package):
-    settings = OctopusSettings(server=spaceless_server, api_key=ApiKey("API-ABC123"), retries=0,
+    settings = OctopusSettings(server=spaceless_server, credential=ApiKey("API-ABC123"), retries=0,
                                push_build_information=False)
     with pytest.raises(PipeError, match=r"Octopus refused MyApp\.1\.0\.0\.zip \(HTTP 418\)"):
         push_to_octopus(settings, package, ENV)
@@ -658,6 +659,6 @@ def test_a_server_without_spaces_takes_the_api_under_api(spaceless_server, packa
 
 
 def test_a_server_without_spaces_refuses_a_space(spaceless_server, package):
-    settings = OctopusSettings(server=spaceless_server, api_key=ApiKey("API-ABC123"), retries=0, space="Default")
+    settings = OctopusSettings(server=spaceless_server, credential=ApiKey("API-ABC123"), retries=0, space="Default")
     with pytest.raises(PipeError, match=r"has no spaces: remove OCTOPUS_SPACE"):
         push_to_octopus(settings, package, ENV)

@@ -7,11 +7,12 @@ import pytest
 import yaml
 
 from octopus_pack.config.notices import Notice
-from octopus_pack.config.octopus import ApiKey
+from octopus_pack.config.octopus import octopus_settings_from
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import mask
 from octopus_pack.metadata import PIPE_YML
-from octopus_pack.octopus import OverwriteMode, octopus_settings_from
+from octopus_pack.octopus import OverwriteMode
+from octopus_pack.octopus.settings import ApiKey
 
 SERVER = "https://octopus.example.com"
 KEY = "API-ABCDEF0123456789"
@@ -36,7 +37,7 @@ def test_a_key_without_a_server_is_a_warning_and_ignored():
 def test_defaults_follow_octo():
     settings = settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY})
     assert settings.server == SERVER
-    assert settings.api_key.reveal() == KEY
+    assert settings.credential.reveal() == KEY
     assert settings.space is None
     assert settings.overwrite_mode is OverwriteMode.FAIL_IF_EXISTS
     assert settings.push_package and settings.push_build_information and settings.delta_compression
@@ -67,7 +68,7 @@ def test_every_variable_is_read():
 def test_the_go_cli_names_are_accepted(url_name, key_name):
     settings = settings_from({url_name: SERVER, key_name: KEY})
     assert settings.server == SERVER
-    assert settings.api_key.reveal() == KEY
+    assert settings.credential.reveal() == KEY
 
 
 def test_a_name_and_its_alias_must_agree():
@@ -93,7 +94,7 @@ def test_a_malformed_key_is_refused_without_echoing_it(bad_key):
 
 
 def test_surrounding_whitespace_in_the_key_is_forgiven():
-    assert settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": f" {KEY}\n"}).api_key.reveal() == KEY
+    assert settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": f" {KEY}\n"}).credential.reveal() == KEY
 
 
 @pytest.mark.parametrize(
@@ -197,11 +198,11 @@ def test_a_bad_server_url_with_credentials_does_not_quote_them():
 
 def test_the_key_never_shows_in_reprs():
     settings = settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "OCTOPUS_SPACE": "Spaces-2"})
-    for text in (repr(settings), str(settings), settings.describe(), f"{settings.api_key}", repr(vars(settings))):
+    for text in (repr(settings), str(settings), settings.describe(), f"{settings.credential}", repr(vars(settings))):
         assert KEY not in text
     assert "<hidden>" in settings.describe()
     assert "Spaces-2" in settings.describe()
-    assert ApiKey(KEY) == settings.api_key
+    assert ApiKey(KEY) == settings.credential
 
 
 def test_string_flags_use_the_one_vocabulary():

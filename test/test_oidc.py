@@ -10,12 +10,13 @@ import requests
 
 from fake_octopus.oidc import BitbucketStepTokens
 from fixtures_pipe import run_pipe_natively
-from octopus_pack.config.credentials import AccessToken, ApiKey, OidcExchange, Secret
 from octopus_pack.config.octopus import octopus_settings_from
 from octopus_pack.errors import PipeError
+from octopus_pack.masking import Secret
 from octopus_pack.octopus import push_to_octopus
 from octopus_pack.octopus.client import token_rejected
 from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, describe_claims
+from octopus_pack.octopus.settings import AccessToken, ApiKey, OidcExchange
 from octopus_pack.package_result import PackageResult
 from test_octopus_push import ENV, settings_for, write_package
 from test_pipe_push_native import bitbucket_env, make_clone
@@ -69,7 +70,7 @@ def the_failure(run) -> str:
 
 def test_an_access_token_is_a_bearer_credential():
     settings = settings_from({"OCTOPUS_SERVER": SERVER, "OCTOPUS_ACCESS_TOKEN": "eyJ.token.value"})
-    assert settings.auth == AccessToken("eyJ.token.value") and settings.api_key is None
+    assert settings.credential == AccessToken("eyJ.token.value")
     assert "eyJ.token.value" not in settings.describe() + repr(settings)
     assert "credential=OCTOPUS_ACCESS_TOKEN" in settings.describe()
 
@@ -77,14 +78,14 @@ def test_an_access_token_is_a_bearer_credential():
 def test_a_service_account_and_the_step_token_select_oidc():
     env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_SERVICE_ACCOUNT_ID": "acc-1", "BITBUCKET_STEP_OIDC_TOKEN": "a.b.c"}
     settings = settings_from(env)
-    assert settings.auth == OidcExchange("acc-1", Secret("a.b.c"))
+    assert settings.credential == OidcExchange("acc-1", Secret("a.b.c"))
     assert "a.b.c" not in repr(settings) + settings.describe()
 
 
 def test_the_step_token_alone_selects_nothing():
     """Every `oidc: true` step has one, so an API key next to it is simply used."""
     env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": KEY, "BITBUCKET_STEP_OIDC_TOKEN": "a.b.c"}
-    assert settings_from(env).auth == ApiKey(KEY)
+    assert settings_from(env).credential == ApiKey(KEY)
     with pytest.raises(PipeError, match="no credential is"):
         settings_from({"OCTOPUS_SERVER": SERVER, "BITBUCKET_STEP_OIDC_TOKEN": "a.b.c"})
 
@@ -103,8 +104,8 @@ def test_two_credentials_are_an_error_that_names_both(names):
 
 def test_a_blank_credential_on_the_pipe_switches_a_workspace_one_off():
     env = {"OCTOPUS_SERVER": SERVER, "OCTOPUS_APIKEY": "", "OCTOPUS_ACCESS_TOKEN": "token-value-1"}
-    assert settings_from(env).auth == AccessToken("token-value-1")
-    assert settings_from({**env, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}).auth == AccessToken("token-value-1")
+    assert settings_from(env).credential == AccessToken("token-value-1")
+    assert settings_from({**env, "OCTOPUS_APIKEY": "$OCTOPUS_APIKEY"}).credential == AccessToken("token-value-1")
 
 
 def test_an_api_key_given_as_access_token_is_pointed_at_octopus_apikey():
@@ -245,7 +246,7 @@ def test_a_server_without_oidc_says_so(clone, octopus, bitbucket, account):
 
 
 def oidc_settings(octopus, account: str, step_token: str, **overrides):
-    return settings_for(octopus, api_key=None, credential=OidcExchange(account, Secret(step_token)), **overrides)
+    return settings_for(octopus, credential=OidcExchange(account, Secret(step_token)), **overrides)
 
 
 def test_the_discovered_token_endpoint_is_used(octopus, bitbucket, account, package):

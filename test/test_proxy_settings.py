@@ -6,11 +6,12 @@ import hashlib
 import pytest
 
 from octopus_pack.config.bitbucket import bitbucket_build_from
-from octopus_pack.config.octopus import ApiKey, OctopusSettings, octopus_settings_from
-from octopus_pack.config.proxies import Proxy, proxy_for
+from octopus_pack.config.octopus import octopus_settings_from
+from octopus_pack.config.proxies import proxy_for
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import mask
 from octopus_pack.octopus import push_to_octopus
+from octopus_pack.octopus.settings import ApiKey, OctopusSettings, Proxy
 from octopus_pack.package_result import PackageResult
 
 
@@ -69,6 +70,6 @@ def test_the_client_ignores_proxy_variables_in_its_own_environment(octopus, tmp_
     path = tmp_path / "MyApp.1.0.0.zip"
     path.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     package = PackageResult(path, "MyApp", "1.0.0", "zip", 22, "", 0, hashlib.sha1(path.read_bytes()).hexdigest())
-    settings = OctopusSettings(server=octopus.url, api_key=ApiKey(octopus.api_key), push_build_information=False)
+    settings = OctopusSettings(server=octopus.url, credential=ApiKey(octopus.api_key), push_build_information=False)
     push_to_octopus(dataclasses.replace(settings, retries=0), package, bitbucket_build_from({}))
     assert octopus.package_bytes("MyApp", "1.0.0") == path.read_bytes()

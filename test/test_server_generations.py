@@ -20,12 +20,11 @@ from fake_octopus import FakeOctopus
 from fake_octopus.generations import GENERATIONS, use_generation
 from fixtures_pipe import run_pipe_natively
 from octopus_pack.config.bitbucket import bitbucket_build_from
-from octopus_pack.config.credentials import AccessToken
-from octopus_pack.config.octopus import ApiKey
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus import OctopusSettings, OverwriteMode, push_to_octopus
 from octopus_pack.octopus.client import OctopusClient
 from octopus_pack.octopus.push_result import BuildInformationOutcome, PackageOutcome, Transfer
+from octopus_pack.octopus.settings import AccessToken, ApiKey
 from octopus_pack.octopus.versions import same_version
 from test_octopus_push import write_package
 
@@ -39,7 +38,7 @@ NORMALISING = {"2018.10", "2019.4", "2019.9"}
 
 
 def settings_for(octopus: FakeOctopus, **overrides) -> OctopusSettings:
-    base = OctopusSettings(server=octopus.url, api_key=ApiKey(octopus.api_key), backoff_factor=0, retries=1)
+    base = OctopusSettings(server=octopus.url, credential=ApiKey(octopus.api_key), backoff_factor=0, retries=1)
     return dataclasses.replace(base, **overrides)
 
 
@@ -305,7 +304,7 @@ def test_version_equality_follows_nuget(left, right, same):
     ("~/api/users/me", "http://h:1/octopus/api/users/me"),
 ])  # fmt: skip
 def test_links_are_qualified_against_a_sub_path_as_octopus_client_does(link, url):
-    client = OctopusClient(OctopusSettings(server="http://h:1/octopus", api_key=ApiKey("API-X")), "test")
+    client = OctopusClient(OctopusSettings(server="http://h:1/octopus", credential=ApiKey("API-X")), "test")
     assert client.url(link) == url
 
 
@@ -375,7 +374,8 @@ def test_the_generation_table_is_in_docs():
 
 @pytest.mark.parametrize("generation", ["2018.10", "2020.4"])
 def test_oidc_on_a_server_before_it_names_the_version_needed(octopus, tmp_path, generation):
-    from octopus_pack.config.credentials import OidcExchange, Secret
+    from octopus_pack.masking import Secret
+    from octopus_pack.octopus.settings import OidcExchange
 
     use_generation(octopus, generation)
     package = write_package(tmp_path / "MyApp.1.0.0.zip", {"a": b"a"}, "MyApp", "1.0.0")

@@ -6,7 +6,7 @@ password). `install_mask()` then covers both ways text leaves the process:
   text), so our lines, the toolkit's and urllib3's are masked, including text a server echoed back;
 - sys.stdout and sys.stderr are wrapped, so print() lines (the toolkit's final ✔/✖ line) and tracebacks
   are masked too.
-`mask()` serves anything else that must be shown.
+`mask()` serves anything else that must be shown. `Secret` holds a value that prints as <hidden>.
 """
 
 import io
@@ -31,6 +31,31 @@ def mask(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, HIDDEN)
     return text
+
+
+class Secret:
+    """A value that prints as <hidden> and is masked in every log line from the moment it exists."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        register_secret(value)
+
+    def reveal(self) -> str:
+        """The value itself: only for a request header or body."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return HIDDEN
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and type(other) is type(self) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._value))
 
 
 class SecretMask(logging.Filter):

@@ -11,10 +11,10 @@ leftover secret. BITBUCKET_STEP_OIDC_TOKEN on its own selects nothing, because e
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from octopus_pack.errors import PipeError
-from octopus_pack.masking import HIDDEN, register_secret
+from octopus_pack.masking import Secret, register_secret
+from octopus_pack.octopus.settings import AccessToken, ApiKey, Credential, OidcExchange
 
 API_KEY_FORMAT = re.compile(r"^API-[A-Z0-9]+$")
 
@@ -27,67 +27,6 @@ THREE_WAYS = (
     "OCTOPUS_APIKEY (an API key), OCTOPUS_ACCESS_TOKEN (an access token) or OCTOPUS_SERVICE_ACCOUNT_ID "
     "(the ID of a service account with an OIDC identity for Bitbucket, and `oidc: true` on the step)"
 )
-
-
-class Secret:
-    """A value that prints as <hidden> and is masked in every log line from the moment it exists."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        register_secret(value)
-
-    def reveal(self) -> str:
-        """The value itself: only for a request header or body."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return HIDDEN
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and type(other) is type(self) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._value))
-
-
-class ApiKey(Secret):
-    """An Octopus API key (API-...), sent as X-Octopus-ApiKey."""
-
-    __slots__ = ()
-    variable = "OCTOPUS_APIKEY"
-
-
-class AccessToken(Secret):
-    """An Octopus access token, sent as `Authorization: Bearer`; given by the user or issued by an OIDC exchange."""
-
-    __slots__ = ()
-    variable = "OCTOPUS_ACCESS_TOKEN"
-
-
-@dataclass(frozen=True)
-class OidcExchange:
-    """Trade the step's OIDC token for an access token of this service account, before packing and when needed."""
-
-    service_account_id: str
-    step_token: Secret
-    variable = "OCTOPUS_SERVICE_ACCOUNT_ID"
-
-    def __repr__(self) -> str:
-        return f"OidcExchange(service_account_id={self.service_account_id}, step_token={HIDDEN})"
-
-
-Credential = ApiKey | AccessToken | OidcExchange
-
-
-def describe_credential(credential: Credential) -> str:
-    """For DEBUG: which way, never the value."""
-    if isinstance(credential, OidcExchange):
-        return f"credential=OIDC (service account {credential.service_account_id}, step token {HIDDEN})"
-    return f"credential={credential.variable} ({HIDDEN})"
 
 
 def credential_from(env: Mapping[str, str], read: Callable[[str], str | None]) -> Credential:

@@ -2,26 +2,16 @@
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from octopus_pack.config import notices, values
-from octopus_pack.config.credentials import (
-    CREDENTIAL_VARIABLES,
-    ApiKey,
-    Credential,
-    credential_from,
-    describe_credential,
-)
+from octopus_pack.config.credentials import CREDENTIAL_VARIABLES, credential_from
 from octopus_pack.config.notices import Notice
-from octopus_pack.config.proxies import Proxy, proxy_for
+from octopus_pack.config.proxies import proxy_for
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import register_secret
-
-DEFAULT_TIMEOUT_SECONDS = 600  # octo's default request timeout
-DEFAULT_COMMIT_LIMIT = 100
+from octopus_pack.octopus.settings import DEFAULT_COMMIT_LIMIT, DEFAULT_TIMEOUT_SECONDS, OctopusSettings, OverwriteMode
 
 # Bounds, documented in the README's variables table.
 MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 1, 86400
@@ -42,23 +32,16 @@ OCTOPUS_VARIABLES = (
 ALIASES = {"OCTOPUS_SERVER": "OCTOPUS_URL", "OCTOPUS_APIKEY": "OCTOPUS_API_KEY"}
 """The Go CLI's and GitHub Actions' names, read from the raw environment so copied pipelines keep working."""
 
-class OverwriteMode(StrEnum):
-    """What the server does when the package or build information already exists (names as the API spells them)."""
 
-    FAIL_IF_EXISTS = "FailIfExists"
-    OVERWRITE_EXISTING = "OverwriteExisting"
-    IGNORE_IF_EXISTS = "IgnoreIfExists"
-
-    @classmethod
-    def parse(cls, text: str) -> "OverwriteMode":
-        """Accept the API names case-insensitively and the Go CLI's short forms (fail, ignore, overwrite)."""
-        key = text.strip().lower()
-        for mode, spellings in _OVERWRITE_SPELLINGS.items():
-            if key in spellings:
-                return mode
-        raise PipeError(
-            f"OVERWRITE_MODE {values.quoted(text)} is not valid: use FailIfExists, IgnoreIfExists or OverwriteExisting."
-        )
+def overwrite_mode(text: str) -> OverwriteMode:
+    """OVERWRITE_MODE: the API names case-insensitively and the Go CLI's short forms (fail, ignore, overwrite)."""
+    key = text.strip().lower()
+    for mode, spellings in _OVERWRITE_SPELLINGS.items():
+        if key in spellings:
+            return mode
+    raise PipeError(
+        f"OVERWRITE_MODE {values.quoted(text)} is not valid: use FailIfExists, IgnoreIfExists or OverwriteExisting."
+    )
 
 
 _OVERWRITE_SPELLINGS = {
@@ -66,71 +49,6 @@ _OVERWRITE_SPELLINGS = {
     OverwriteMode.IGNORE_IF_EXISTS: {"ignoreifexists", "ignore"},
     OverwriteMode.OVERWRITE_EXISTING: {"overwriteexisting", "overwrite", "replace"},
 }
-
-
-@dataclass(frozen=True)
-class OctopusSettings:
-    """Where and how to push. The fields after `commit_limit` are tuning knobs for tests, not pipe variables."""
-
-    server: str  # base URL, no trailing slash; may contain a sub-path such as https://host/octopus
-    api_key: ApiKey | None = None  # the API-key way; give this or `credential`, not both
-    space: str | None = None  # name or Spaces-N; None means the server's default space
-    overwrite_mode: OverwriteMode = OverwriteMode.FAIL_IF_EXISTS
-    push_package: bool = True
-    push_build_information: bool = True
-    delta_compression: bool = True
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
-    ca_bundle: Path | None = None
-    insecure_skip_tls_verify: bool = False
-    commit_limit: int = DEFAULT_COMMIT_LIMIT
-    connect_timeout: float = 5.0  # a server that answered a moment ago connects well within this
-    retries: int = 3
-    backoff_factor: float = 1.0  # seconds; retry n waits backoff_factor * 2**(n-1)
-    progress_interval: float = 10.0  # seconds between upload progress lines
-    delta_size_limit: float = field(default=0.95, repr=False)  # Octopus.Client's rule: bigger deltas are not worth it
-    credential: Credential | None = None  # an AccessToken or OidcExchange (an ApiKey works too)
-    token_refresh_margin: float = 300.0  # seconds: an exchanged token with less left is renewed before a request
-    proxy: Proxy | None = None  # from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (config.proxies); None: connect directly
-
-    def __post_init__(self) -> None:
-        if (self.api_key is None) == (self.credential is None):
-            raise ValueError("OctopusSettings needs exactly one of api_key and credential")
-
-    @property
-    def auth(self) -> Credential:
-        """The credential to sign requests with, whichever field holds it."""
-        return self.credential or self.api_key  # type: ignore[return-value]
-
-    def describe(self) -> str:
-        """One line for DEBUG output: every setting except the credential's value."""
-        space = self.space or "(default space)"
-        tls = "not verified" if self.insecure_skip_tls_verify else (f"CA bundle {self.ca_bundle}" if self.ca_bundle
-                                                                     else "system CAs")
-        return (
-            f"server={self.server} {describe_credential(self.auth)} space={space} "
-            f"overwrite_mode={self.overwrite_mode.value} push_package={self.push_package} "
-            f"push_build_information={self.push_build_information} "
-            f"delta_compression={self.delta_compression} timeout={self.timeout:g}s tls={tls} "
-            f"commit_limit={self.commit_limit} proxy={self.proxy or 'none'}"
-        )
-
-    def __repr__(self) -> str:
-        return f"OctopusSettings({self.describe()})"
-
-
-@dataclass(frozen=True)
-class _Tuning:
-    """The variables read even when nothing is pushed, so a typo never waits for the day a server is added."""
-
-    space: str | None
-    overwrite_mode: OverwriteMode
-    push_package: bool
-    push_build_information: bool
-    delta_compression: bool
-    timeout: float
-    ca_bundle: Path | None
-    insecure_skip_tls_verify: bool
-    commit_limit: int
 
 
 def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = None) -> OctopusSettings | None:
@@ -141,20 +59,18 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
     """
     found = [] if found is None else found
     server = _aliased("OCTOPUS_SERVER", env, MAX_URL_LENGTH)
-    tuning = _Tuning(
-        space=_space(env),
-        overwrite_mode=OverwriteMode.parse(values.text(env, "OVERWRITE_MODE", 32) or "FailIfExists"),
-        push_package=values.boolean(env, "PUSH_PACKAGE", True),
-        push_build_information=values.boolean(env, "PUSH_BUILD_INFORMATION", True),
-        delta_compression=values.boolean(env, "DELTA_COMPRESSION", True),
-        timeout=values.seconds(env, "OCTOPUS_TIMEOUT", DEFAULT_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS,
-                               MAX_TIMEOUT_SECONDS, "600"),
-        ca_bundle=_ca_bundle(values.text(env, "OCTOPUS_CA_BUNDLE", 4096)),
-        insecure_skip_tls_verify=values.boolean(env, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False),
-        commit_limit=values.whole_number(env, "BUILD_INFORMATION_COMMIT_LIMIT", DEFAULT_COMMIT_LIMIT,
-                                         MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT, "100"),
-    )
-    if tuning.ca_bundle and tuning.insecure_skip_tls_verify:
+    space = _space(env)
+    mode = overwrite_mode(values.text(env, "OVERWRITE_MODE", 32) or "FailIfExists")
+    push_package = values.boolean(env, "PUSH_PACKAGE", True)
+    push_build_information = values.boolean(env, "PUSH_BUILD_INFORMATION", True)
+    delta_compression = values.boolean(env, "DELTA_COMPRESSION", True)
+    timeout = values.seconds(env, "OCTOPUS_TIMEOUT", DEFAULT_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS,
+                             MAX_TIMEOUT_SECONDS, "600")
+    ca_bundle = _ca_bundle(values.text(env, "OCTOPUS_CA_BUNDLE", 4096))
+    insecure_skip_tls_verify = values.boolean(env, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False)
+    commit_limit = values.whole_number(env, "BUILD_INFORMATION_COMMIT_LIMIT", DEFAULT_COMMIT_LIMIT,
+                                       MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT, "100")
+    if ca_bundle and insecure_skip_tls_verify:
         raise PipeError(
             "OCTOPUS_CA_BUNDLE and OCTOPUS_INSECURE_SKIP_TLS_VERIFY are both set: keep OCTOPUS_CA_BUNDLE "
             "(certificates are then checked against it) and remove OCTOPUS_INSECURE_SKIP_TLS_VERIFY."
@@ -176,18 +92,25 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
     elif base_url != server.strip().rstrip("/"):
         found.append(notices.info(f"Using {base_url} as the Octopus server address (the rest of OCTOPUS_SERVER is "
                                   "not needed)."))
-    settings = OctopusSettings(
-        server=base_url,
-        api_key=credential if isinstance(credential, ApiKey) else None,
-        credential=None if isinstance(credential, ApiKey) else credential,
-        proxy=proxy_for(base_url, env),
-        **vars(tuning),
-    )
-    if not settings.push_package and not settings.push_build_information:
+    proxy = proxy_for(base_url, env)
+    if not push_package and not push_build_information:
         found.append(notices.warning("PUSH_PACKAGE and PUSH_BUILD_INFORMATION are both false, so nothing is pushed "
                                      "to Octopus."))
         return None
-    return settings
+    return OctopusSettings(
+        server=base_url,
+        credential=credential,
+        space=space,
+        overwrite_mode=mode,
+        push_package=push_package,
+        push_build_information=push_build_information,
+        delta_compression=delta_compression,
+        timeout=timeout,
+        ca_bundle=ca_bundle,
+        insecure_skip_tls_verify=insecure_skip_tls_verify,
+        commit_limit=commit_limit,
+        proxy=proxy,
+    )
 
 
 def normalised_server_url(raw: str) -> str:

@@ -6,28 +6,12 @@ environment itself (it runs with requests' trust_env off) and tests can hand it 
 
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from urllib.parse import unquote, urlsplit
 
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import register_secret
-
-
-@dataclass(frozen=True)
-class Proxy:
-    """A proxy URL and the variable it came from, for messages."""
-
-    url: str
-    variable: str
-
-    def __str__(self) -> str:
-        """The URL without any user:password, for log lines."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''} ({self.variable})"
+from octopus_pack.octopus.settings import Proxy
 
 
 def proxy_for(server_url: str, env: Mapping[str, str]) -> Proxy | None:

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from octopus_pack.config import notices, values
-from octopus_pack.config.bitbucket import BitbucketBuild, bitbucket_build_from
+from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.notices import Notice
-from octopus_pack.config.octopus import ALIASES, OCTOPUS_VARIABLES, OctopusSettings, octopus_settings_from
+from octopus_pack.config.octopus import ALIASES, OCTOPUS_VARIABLES, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
 from octopus_pack.config.packages import listed_packages, package_patterns, push_only
 from octopus_pack.config.typos import likely_typos
 from octopus_pack.errors import PipeError
+from octopus_pack.octopus.settings import BuildContext, OctopusSettings
 from octopus_pack.pack.packager import PackRequest
 from octopus_pack.package_result import PackageResult
 
@@ -55,7 +56,7 @@ class Settings:
 
     pack: PackRequest | None  # None: PACKAGES without the packing variables, so only push
     octopus: OctopusSettings | None  # None: only pack
-    build: BitbucketBuild
+    build: BuildContext
     results: Results
     logging: Logging
     packages: tuple[PackageResult, ...] = ()  # PACKAGES: files built elsewhere, pushed after the packed package

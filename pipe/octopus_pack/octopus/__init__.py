@@ -1,13 +1,13 @@
 """Push packages and build information to an Octopus Deploy server over its REST API (no octo CLI needed).
 
-Only the settings load eagerly: the HTTP, git and delta machinery is imported when something is pushed.
+Only the settings types load eagerly: the HTTP, git and delta machinery is imported when something is pushed.
 """
 
 from typing import Any
 
-from octopus_pack.config.octopus import OCTOPUS_VARIABLES, OctopusSettings, OverwriteMode, octopus_settings_from
+from octopus_pack.octopus.settings import BuildContext, OctopusSettings, OverwriteMode
 
-__all__ = ["OCTOPUS_VARIABLES", "OctopusSettings", "OverwriteMode", "octopus_settings_from", "push_to_octopus"]
+__all__ = ["BuildContext", "OctopusSettings", "OverwriteMode", "push_to_octopus"]
 
 
 def __getattr__(name: str) -> Any:

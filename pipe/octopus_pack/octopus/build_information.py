@@ -6,14 +6,13 @@ from typing import Any
 
 import requests
 
-from octopus_pack.config.bitbucket import BitbucketBuild
-from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus.answers import json_object, not_octopus, same_name
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.git_history import Commit, CommitHistory, NoGitRepository, read_history
 from octopus_pack.octopus.post_retry import post_with_recovery
 from octopus_pack.octopus.push_result import BuildInformationOutcome
+from octopus_pack.octopus.settings import BuildContext, OctopusSettings, OverwriteMode
 from octopus_pack.octopus.spaces import Space
 from octopus_pack.octopus.versions import same_version
 from octopus_pack.package_result import PackageResult
@@ -25,7 +24,7 @@ PREVIOUS_RECORDS_LOOKED_AT = 10
 
 
 def build_information_payload(
-    package: PackageResult, build: BitbucketBuild, commits: list[Commit], mode: OverwriteMode, head: str | None = None
+    package: PackageResult, build: BuildContext, commits: list[Commit], mode: OverwriteMode, head: str | None = None
 ) -> dict[str, Any]:
     """The POST body: package identity at the top level, the build's facts wrapped in OctopusBuildInformation.
 
@@ -57,7 +56,7 @@ BUILD_INFORMATION_SINCE = "2019.9"
 
 
 def push_build_information(
-    client: OctopusClient, space: Space, package: PackageResult, build: BitbucketBuild, settings: OctopusSettings
+    client: OctopusClient, space: Space, package: PackageResult, build: BuildContext, settings: OctopusSettings
 ) -> BuildInformationOutcome:
     """Find the commits since the previous build of this package, and push them with the build's facts."""
     what = f"build information for {package.package_id} {package.version}"
@@ -144,7 +143,7 @@ def _settled_by_server_record(
 
 
 def _commits(
-    client: OctopusClient, space: Space, package: PackageResult, build: BitbucketBuild, limit: int
+    client: OctopusClient, space: Space, package: PackageResult, build: BuildContext, limit: int
 ) -> tuple[list[Commit], str | None] | None:
     """The commits to send, newest first, and the head commit git found (None without a repository).
 

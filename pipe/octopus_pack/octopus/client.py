@@ -22,13 +22,11 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from octopus_pack.config.credentials import AccessToken, ApiKey, OidcExchange
-from octopus_pack.config.octopus import OctopusSettings
-from octopus_pack.config.proxies import Proxy
 from octopus_pack.errors import MAX_QUOTED_CHARACTERS, OctopusApiError, PipeError, TransferInterrupted, bounded
 from octopus_pack.masking import mask
 from octopus_pack.metadata import PIPE_NAME, pipe_version
 from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, exchange_step_token, unverified_claims, utc_time
+from octopus_pack.octopus.settings import AccessToken, ApiKey, OctopusSettings, OidcExchange, Proxy
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ class OctopusClient:
 
     def __init__(self, settings: OctopusSettings, agent: str) -> None:
         self.server = settings.server
-        self._credential = settings.auth
+        self._credential = settings.credential
         self._exchanged: RenewingAccessToken | None = None
         if isinstance(self._credential, OidcExchange):
             self._exchanged = _renewing_token(self, self._credential, settings.token_refresh_margin)

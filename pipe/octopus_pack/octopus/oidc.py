@@ -19,8 +19,8 @@ from typing import Any
 
 import requests
 
-from octopus_pack.config.credentials import AccessToken
 from octopus_pack.errors import MAX_QUOTED_CHARACTERS, PipeError, bounded
+from octopus_pack.octopus.settings import AccessToken
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from typing import BinaryIO
 
 import requests
 
-from octopus_pack.config.octopus import OctopusSettings, OverwriteMode
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus.answers import json_object, not_octopus
 from octopus_pack.octopus.client import RATE_LIMITED, OctopusApiError, OctopusClient, TransferInterrupted
 from octopus_pack.octopus.package_lookup import LookupFailed, ServerPackage, describes, find_package
 from octopus_pack.octopus.post_retry import post_with_recovery
 from octopus_pack.octopus.push_result import PackageOutcome, PackagePushed, Transfer
+from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
 from octopus_pack.octopus.spaces import Space
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import UploadProgress

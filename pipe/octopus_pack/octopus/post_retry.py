@@ -5,9 +5,9 @@ from collections.abc import Callable
 
 import requests
 
-from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus.client import RATE_LIMITED, RETRIED_STATUSES, OctopusClient, TransferInterrupted
+from octopus_pack.octopus.settings import OctopusSettings
 
 log = logging.getLogger(__name__)
 

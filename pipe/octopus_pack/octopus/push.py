@@ -3,14 +3,13 @@
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-from octopus_pack.config.bitbucket import BitbucketBuild
-from octopus_pack.config.octopus import OctopusSettings
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus.build_information import push_build_information
 from octopus_pack.octopus.client import OctopusClient, user_agent
 from octopus_pack.octopus.connection import check_server
 from octopus_pack.octopus.package_push import push_package
 from octopus_pack.octopus.push_result import BuildInformationOutcome, PackageOutcome, PackagePushed, PushResult
+from octopus_pack.octopus.settings import BuildContext, OctopusSettings
 from octopus_pack.octopus.spaces import resolve_space
 from octopus_pack.package_result import PackageResult
 
@@ -20,7 +19,7 @@ log = logging.getLogger(__name__)
 class OctopusPush:
     """A checked connection to one space: entering it verifies server, key and space, so typos fail before packing."""
 
-    def __init__(self, settings: OctopusSettings, build: BitbucketBuild) -> None:
+    def __init__(self, settings: OctopusSettings, build: BuildContext) -> None:
         self.settings = settings
         self.build = build
         self.client = OctopusClient(settings, user_agent(in_pipeline=build.build_number is not None))
@@ -69,7 +68,7 @@ class OctopusPush:
                           package.package_id)
 
 
-def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BitbucketBuild) -> PushResult:
+def push_to_octopus(settings: OctopusSettings, package: PackageResult, build: BuildContext) -> PushResult:
     """Connect, check and push in one call."""
     with OctopusPush(settings, build) as octopus:
         return octopus.push(package)
