@@ -16,14 +16,14 @@ from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.commit_time import NoCommitTime, read_commit_time
 from octopus_pack.pack.compression import CompressionLevel
-from octopus_pack.pack.packager import EntryTimes, PackRequest
+from octopus_pack.pack.packager import EntryTimes, PackageFormat, PackRequest
 from octopus_pack.pack.versions import validate_version, validate_zip_id
 
 log = logging.getLogger(__name__)
 Chosen = TypeVar("Chosen")
 
 DEFAULT_DESCRIPTION = "A deployment package created from files on disk."
-FORMATS = {"zip": "zip", "nupkg": "nupkg", "nuget": "nupkg"}
+FORMATS = {"zip": PackageFormat.ZIP, "nupkg": PackageFormat.NUPKG, "nuget": PackageFormat.NUPKG}
 LOG_LEVELS = {"verbose": logging.DEBUG, "debug": logging.DEBUG, "information": logging.INFO,
               "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
 
@@ -75,7 +75,11 @@ def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
     if not os.path.isdir(source_path):
         raise PipeError(f"SOURCE_PATH {values.quoted(source)} is not a folder: set SOURCE_PATH to the folder to "
                         "pack, relative to the repository, for example '.' or 'dist'.")
-    _check_id(package_id, package_format)
+    # NuGet's rules for the ID and the metadata are the NuspecMetadata's own (pack/nuget.py); a zip's ID only
+    # has to be a file name. Checked here, so a bad one stops the run before any connection or packing.
+    metadata = _metadata(env, octo, package_id, version, cwd) if package_format is PackageFormat.NUPKG else None
+    if metadata is None:
+        validate_zip_id(package_id)
     request = PackRequest(
         package_id=package_id,
         version=version,
@@ -86,7 +90,7 @@ def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
         excludes=values.array(env, "EXCLUDE") + octo.excludes,
         overwrite=_overwrite(env, octo),
         compression=_compression(env.get("COMPRESSION_LEVEL"), octo),
-        metadata=_metadata(env, octo, package_id, version, cwd) if package_format == "nupkg" else None,
+        metadata=metadata,
         entry_times=_entry_times(env, cwd, source_path),
         verbose=octo.verbose,
         never_pack_folders=tuple(Path(env[name]) for name in ("BITBUCKET_PIPE_STORAGE_DIR",
@@ -95,15 +99,7 @@ def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
     return PackSettings(request, _log_level(octo.log_level), output)
 
 
-def _check_id(package_id: str, package_format: str) -> None:
-    """The ID rules of the format, checked here so a bad ID stops the run before any connection or packing."""
-    if package_format == "nupkg":
-        nuget.validate_package_id(package_id)
-    else:
-        validate_zip_id(package_id)
-
-
-def _format(value: str) -> str:
+def _format(value: str) -> PackageFormat:
     try:
         return FORMATS[value.strip().lower()]
     except KeyError:
@@ -147,7 +143,6 @@ def _text(env: Mapping[str, str], name: str, octo_value: str | None, option: str
 def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, version: str,
               cwd: Path) -> nuget.NuspecMetadata:
     """The nuspec fields, with octo's defaults: author USERNAME@USERDOMAIN, its stock description."""
-    nuget.validate_prerelease_length(version)
     authors = list(dict.fromkeys(a.strip() for a in values.array(env, "AUTHORS") + octo.authors if a.strip()))
     if not authors:
         authors = [f"{env.get('USERNAME', '')}@{env.get('USERDOMAIN', '')}"]
@@ -157,13 +152,8 @@ def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, versio
     release_notes = _release_notes(
         _text(env, "RELEASE_NOTES", octo.release_notes, "--releaseNotes", MAX_RELEASE_NOTES_LENGTH),
         _text(env, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile", MAX_PATH_LENGTH), cwd)
-    metadata = nuget.NuspecMetadata(package_id, version, tuple(authors), description or DEFAULT_DESCRIPTION,
-                                    title, release_notes)
-    for name, value in (("AUTHORS", ",".join(authors)), ("TITLE", title), ("DESCRIPTION", metadata.description),
-                        ("RELEASE_NOTES", release_notes)):
-        if value:
-            nuget.validate_metadata_text(name, value)
-    return metadata
+    return nuget.NuspecMetadata(package_id, version, tuple(authors), description or DEFAULT_DESCRIPTION, title,
+                                release_notes)
 
 
 def _release_notes(notes: str | None, notes_file: str | None, cwd: Path) -> str | None:

@@ -65,6 +65,23 @@ class NuspecMetadata:
     title: str | None = None
     release_notes: str | None = None
 
+    def __post_init__(self) -> None:
+        """NuGet's rules (Manifest.Validate), checked once, when the metadata is made: nothing later checks again."""
+        validate_package_id(self.id)
+        validate_metadata_text("VERSION", self.version)
+        if not self.version.strip():
+            raise PipeError("VERSION is empty: set it to a version like 1.0.0, or leave it unset for the default.")
+        validate_prerelease_length(self.version)
+        validate_metadata_text("AUTHORS", ",".join(self.authors))
+        if not any(self.authors):
+            raise PipeError("AUTHORS is empty: a nupkg needs at least one author; set AUTHORS or leave it unset.")
+        for name, value in (("TITLE", self.title), ("DESCRIPTION", self.description),
+                            ("RELEASE_NOTES", self.release_notes)):
+            if value is not None:
+                validate_metadata_text(name, value)
+        if not _dotnet_trim(self.description):
+            raise PipeError("DESCRIPTION is empty: a nupkg needs a description; set DESCRIPTION or leave it unset.")
+
 
 @dataclass(frozen=True)
 class NupkgParts:
@@ -351,9 +368,9 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
 
     octo used random GUIDs for the relationship ids and the .psmdcp name; here they come from a SHA-256 of
     the nuspec and the payload entry names, so the same inputs always give the same bytes.
-    Raises PipeError for metadata NuGet or XML would refuse.
+    The metadata was checked when it was made (NuspecMetadata.__post_init__).
     """
-    title, description, release_notes = _validated_text(metadata)
+    title, description, release_notes = _trimmed_text(metadata)
 
     namespace = NUSPEC_NAMESPACES[_schema_version(metadata, release_notes, payload_targets)]
     nuspec_name = f"{metadata.id}.nuspec"
@@ -383,31 +400,12 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
     )
 
 
-def _validated_text(metadata: NuspecMetadata) -> tuple[str | None, str, str | None]:
-    """Check the metadata as NuGet's Manifest.Validate would; return title, description and notes trimmed.
-
-    Blank title or release notes count as absent (octo emits neither then).
-    """
-    validate_package_id(metadata.id)
-    validate_metadata_text("VERSION", metadata.version)
-    if not metadata.version.strip():
-        raise PipeError("VERSION is empty: set it to a version like 1.0.0, or leave it unset for the default.")
-    validate_prerelease_length(metadata.version)
-    for author in metadata.authors:
-        validate_metadata_text("AUTHORS", author)
-    if not any(metadata.authors):
-        raise PipeError("AUTHORS is empty: a nupkg needs at least one author; set AUTHORS or leave it unset.")
-    validate_metadata_text("DESCRIPTION", metadata.description)
-    description = _dotnet_trim(metadata.description)
-    if not description:
-        raise PipeError("DESCRIPTION is empty: a nupkg needs a description; set DESCRIPTION or leave it unset.")
-    optional: dict[str, str | None] = {"TITLE": metadata.title, "RELEASE_NOTES": metadata.release_notes}
-    for name, value in optional.items():
-        if value is not None:
-            validate_metadata_text(name, value)
+def _trimmed_text(metadata: NuspecMetadata) -> tuple[str | None, str, str | None]:
+    """Title, description and notes trimmed as .NET trims them; blank title or notes count as absent (octo emits
+    neither then)."""
     title = _dotnet_trim(metadata.title or "") or None
     release_notes = _dotnet_trim(metadata.release_notes or "") or None
-    return title, description, release_notes
+    return title, _dotnet_trim(metadata.description), release_notes
 
 
 def _nuspec_document(

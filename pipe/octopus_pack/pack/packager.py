@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -44,13 +45,23 @@ class EntryTimes:
     why_file_times: str | None = None  # when `fixed` is None: why, for the DEBUG line
 
 
+class PackageFormat(StrEnum):
+    """The two kinds of package the pipe builds (the value is the file extension)."""
+
+    ZIP = "zip"
+    NUPKG = "nupkg"
+
+    def __repr__(self) -> str:  # the DEBUG line shows PackRequest(... format='zip' ...)
+        return repr(self.value)
+
+
 @dataclass(frozen=True)
 class PackRequest:
     """Everything that decides the package's bytes, already validated."""
 
     package_id: str
     version: str
-    format: str  # "zip" or "nupkg"
+    format: PackageFormat
     source_path: Path
     output_path: Path
     includes: list[str] = field(default_factory=list)
@@ -172,7 +183,7 @@ def _log_entry_times(request: PackRequest) -> None:
 
 def _warn_about_id(request: PackRequest) -> None:
     """The ID was checked with the settings; Octopus' trouble reading some zip IDs back is only worth a warning."""
-    if request.format == "zip" and not octopus_can_parse_id(request.package_id):
+    if request.format == PackageFormat.ZIP and not octopus_can_parse_id(request.package_id):
         log.warning("Octopus reads a zip's package ID from its file name and cannot read '%s' back correctly: "
                     "prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.", request.package_id)
 
