@@ -7,9 +7,11 @@ from typing import Any
 import requests
 
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
+from octopus_pack.octopus import overwrite
 from octopus_pack.octopus.answers import json_object, not_octopus, same_name
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.git_history import Commit, CommitHistory, NoGitRepository, read_history
+from octopus_pack.octopus.overwrite import Verdict
 from octopus_pack.octopus.post_retry import post_with_recovery
 from octopus_pack.octopus.push_result import BuildInformationOutcome
 from octopus_pack.octopus.settings import BuildContext, OctopusSettings, OverwriteMode
@@ -100,7 +102,7 @@ def push_build_information(
                               client.without_secret)
         log.info(f"Octopus's answer to the {what} could not be read, but the server holds our record.")
         record = _record(client, space, package.package_id, package.version) or {}
-    kept = mode is OverwriteMode.IGNORE_IF_EXISTS and not same_record(record, info)
+    kept = overwrite.kept_instead(mode, same_record(record, info))
     note = " (OVERWRITE_MODE IgnoreIfExists: an existing record is kept)" if kept else ""
     log.info(f"Pushed {what}: {_count(len(commits))}, branch {build.branch or '(none)'}, "
              f"build {build.build_number or '(none)'}{note}.")
@@ -123,19 +125,20 @@ def _settled_by_server_record(
 ) -> BuildInformationOutcome | None:
     """The outcome when the record already on the server decides the push: identical (a re-run) or kept."""
     record = _record(client, space, package.package_id, package.version)
-    if record is None:
-        return None
-    if same_record(record, info):
+    verdict = overwrite.before_sending(mode, record is not None, record is not None and same_record(record, info))
+    if verdict is Verdict.IDENTICAL:
         log.info(f"Octopus already holds identical {what} (space {space}): nothing to send.")
         return BuildInformationOutcome.IDENTICAL
-    if mode is OverwriteMode.FAIL_IF_EXISTS:
+    if verdict is Verdict.REFUSE:
+        assert record is not None
         raise PipeError(
             f"{what} is already in Octopus (space {space}) from another build (build {record.get('BuildNumber')}, "
             f"commit {str(record.get('VcsCommitNumber') or '?')[:12]}) and OVERWRITE_MODE is FailIfExists, so "
             "nothing was sent: set OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to "
             "replace it, or give this build a new VERSION."
         )
-    if mode is OverwriteMode.IGNORE_IF_EXISTS:
+    if verdict is Verdict.KEEP:
+        assert record is not None
         log.info(f"{what} from build {record.get('BuildNumber')} is already in Octopus and is kept "
                  "(OVERWRITE_MODE IgnoreIfExists).")
         return BuildInformationOutcome.KEPT
@@ -236,7 +239,7 @@ def _refusal(
     client: OctopusClient, space: Space, mode: OverwriteMode, what: str, response: requests.Response
 ) -> PipeError:
     status, text = response.status_code, client.error_text(response)
-    if status in (400, 409) and "already exists" in text.lower() and mode is OverwriteMode.FAIL_IF_EXISTS:
+    if overwrite.refused_as_existing(mode, status in (400, 409) and "already exists" in text.lower()):
         return PipeError(
             f"{what} is already in Octopus (space {space}) and OVERWRITE_MODE is FailIfExists: set "
             f"OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to replace it. Octopus said: {text}"
@@ -244,7 +247,7 @@ def _refusal(
     if status == 401:
         return key_rejected(client.server, text)
     if status == 403:
-        needed = "BuildInformationAdminister" if mode is OverwriteMode.OVERWRITE_EXISTING else "BuildInformationPush"
+        needed = overwrite.needed_permission(mode, "BuildInformationPush", "BuildInformationAdminister")
         return permission_refused(f"push {what}", space, needed, text)
     return PipeError(f"Octopus refused {what} (HTTP {status}): {text}")
 

@@ -11,9 +11,11 @@ from typing import BinaryIO
 import requests
 
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
+from octopus_pack.octopus import overwrite
 from octopus_pack.octopus.answers import json_object, not_octopus
 from octopus_pack.octopus.client import RATE_LIMITED, OctopusApiError, OctopusClient, TransferInterrupted
-from octopus_pack.octopus.package_lookup import LookupFailed, ServerPackage, describes, find_package
+from octopus_pack.octopus.overwrite import Verdict
+from octopus_pack.octopus.package_lookup import LookupFailed, describes, find_package
 from octopus_pack.octopus.post_retry import post_with_recovery
 from octopus_pack.octopus.push_result import PackageOutcome, PackagePushed, Transfer
 from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
@@ -87,44 +89,41 @@ class PackagePush:
             return False
         if existing is None:
             return False
-        name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
-        if existing.sha1 == ours:
+        name, ours = self.package.file_name, self.package.sha1
+        comparable = existing.sha1 is not None
+        verdict = overwrite.before_sending(self.settings.overwrite_mode, True, existing.sha1 == ours if comparable
+                                           else None)
+        if verdict is Verdict.IDENTICAL:
             log.info(f"Octopus already holds identical content for {name} (space {self.space}, SHA-1 {ours}): "
                      "nothing to upload.")
             self.outcome = PackagePushed(PackageOutcome.IDENTICAL)
             return True
-        if existing.sha1 is None and mode is not OverwriteMode.OVERWRITE_EXISTING:
-            return self._settled_unverifiable(existing)
-        if mode is OverwriteMode.FAIL_IF_EXISTS:
+        if verdict is Verdict.REFUSE and not comparable:
+            raise PipeError(
+                f"{name} is already in Octopus (space {self.space}, version {existing.version}), but the server "
+                "reports no Hash and its file could not be read back (FeedView permission), so whether it is "
+                "identical to this build could not be verified and nothing was uploaded: give the credential's user "
+                "FeedView, set OVERWRITE_MODE: 'OverwriteExisting' to replace it, or give this build a new VERSION."
+            )
+        if verdict is Verdict.REFUSE:
             raise PipeError(
                 f"{name} is already in Octopus (space {self.space}) with different content (SHA-1 "
-                f"{existing.sha1 or 'not reported'}, this build {ours}) and OVERWRITE_MODE is FailIfExists, so "
+                f"{existing.sha1}, this build {ours}) and OVERWRITE_MODE is FailIfExists, so "
                 "nothing was uploaded: set OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to "
                 "replace it, or give this build a new VERSION."
             )
-        if mode is OverwriteMode.IGNORE_IF_EXISTS:
-            self._warn_kept_different()
-            self.outcome = PackagePushed(PackageOutcome.KEPT)
-            return True
-        what = "different content" if existing.sha1 else "content that could not be compared"
-        log.info(f"{name} is on the server with {what}: replacing it (OVERWRITE_MODE OverwriteExisting).")
-        return False
-
-    def _settled_unverifiable(self, existing: ServerPackage) -> bool:
-        """The server holds this version but reports no Hash and does not let us read the file back."""
-        name = self.package.file_name
-        if self.settings.overwrite_mode is OverwriteMode.IGNORE_IF_EXISTS:
+        if verdict is Verdict.KEEP and not comparable:
             log.warning(f"{name} is already on the server (version {existing.version}) and is kept (OVERWRITE_MODE "
                         "IgnoreIfExists), but the server reports no Hash and its file could not be read back, so "
                         "whether it matches this build could not be verified.")
+        elif verdict is Verdict.KEEP:
+            self._warn_kept_different()
+        if verdict is Verdict.KEEP:
             self.outcome = PackagePushed(PackageOutcome.KEPT)
             return True
-        raise PipeError(
-            f"{name} is already in Octopus (space {self.space}, version {existing.version}), but the server reports no "
-            "Hash and its file could not be read back (FeedView permission), so whether it is identical to this "
-            "build could not be verified and nothing was uploaded: give the credential's user FeedView, set "
-            "OVERWRITE_MODE: 'OverwriteExisting' to replace it, or give this build a new VERSION."
-        )
+        what = "different content" if comparable else "content that could not be compared"
+        log.info(f"{name} is on the server with {what}: replacing it (OVERWRITE_MODE OverwriteExisting).")
+        return False
 
     def _server_has_package(self) -> bool:
         """After a cut-off upload: does the server hold this ID and version with our exact bytes?"""
@@ -248,11 +247,11 @@ class PackagePush:
         name, mode, ours = self.package.file_name, self.settings.overwrite_mode, self.package.sha1
         stored = self._verified(response)
         self.outcome = outcome
+        if overwrite.kept_instead(mode, stored == ours):
+            self._warn_kept_different()
+            self.outcome = PackagePushed(PackageOutcome.KEPT, outcome.transfer, outcome.bytes_sent)
+            return
         if stored != ours:
-            if mode is OverwriteMode.IGNORE_IF_EXISTS:  # another run stored its build between our look-up and upload
-                self._warn_kept_different()
-                self.outcome = PackagePushed(PackageOutcome.KEPT, outcome.transfer, outcome.bytes_sent)
-                return
             raise PipeError(
                 f"Octopus answered the upload of {name} with SHA-1 {stored or '(none)'}, but this build's is {ours}: "
                 "the file was changed on the way or replaced at the same moment by another run. Run the step again."
@@ -309,7 +308,7 @@ class PackagePush:
     def _refusal(self, response: requests.Response) -> PipeError:
         status, text, name = response.status_code, self.client.error_text(response), self.package.file_name
         exists = status == 409 or _says_exists(response, self.client)
-        if exists and self.settings.overwrite_mode is OverwriteMode.FAIL_IF_EXISTS:
+        if overwrite.refused_as_existing(self.settings.overwrite_mode, exists):
             return PipeError(
                 f"{name} is already in Octopus (space {self.space}) and OVERWRITE_MODE is FailIfExists: set "
                 "OVERWRITE_MODE: 'IgnoreIfExists' to keep the existing package or 'OverwriteExisting' to "
@@ -318,8 +317,8 @@ class PackagePush:
         if status == 401:
             return key_rejected(self.client.server, text)
         if status == 403:
-            needed = "BuiltInFeedAdminister" if self.settings.overwrite_mode is OverwriteMode.OVERWRITE_EXISTING \
-                else "BuiltInFeedPush"
+            needed = overwrite.needed_permission(self.settings.overwrite_mode, "BuiltInFeedPush",
+                                                 "BuiltInFeedAdminister")
             return permission_refused(f"push {name}", self.space, needed, text)
         if status == 413:
             return too_large(name, self.package.size, text)
