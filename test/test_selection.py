@@ -134,7 +134,7 @@ def test_a_package_in_the_output_folder_named_literally_is_packed(tree):
     out.mkdir()
     (out / "Web.1.0.0.zip").write_text("x")
     (out / "Api.1.0.0.zip").write_text("x")
-    never = NeverPack(output_directory=_id(out))
+    never = NeverPack(output_folder=_id(out))
     assert targets(tree, ["app.js", "out/Web.1.0.0.zip"], never=never) == ["app.js", "out/Web.1.0.0.zip"]
     assert "out/Api.1.0.0.zip" not in targets(tree, ["out/*.zip"], never=never)
 

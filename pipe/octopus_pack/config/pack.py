@@ -173,7 +173,7 @@ def _read_release_notes_file(notes_file: str, cwd: Path) -> str | None:
                                 "file, relative to the repository.")
             data = stream.read(MAX_RELEASE_NOTES_FILE_BYTES + 1)
     except FileNotFoundError:
-        log.warning("The release notes file '%s' could not be found; packing without it.", notes_file)
+        log.warning(f"The release notes file '{notes_file}' could not be found; packing without it.")
         return None
     except IsADirectoryError:
         raise PipeError(f"RELEASE_NOTES_FILE {shown} is a folder: give the path of a UTF-8 text file, relative to "

@@ -38,7 +38,7 @@ def _first(env: Mapping[str, str], name: str) -> tuple[str, str]:
 
 def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
     """NO_PROXY's rules as urllib applies them (names, .suffixes, host:port), plus CIDR ranges as requests does."""
-    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed; 60 ms of imports
+    from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]  # not in typeshed; slow to import
 
     if proxy_bypass_environment(f"{host}:{port}" if port else host, {"no": no_proxy}):
         return True

@@ -8,7 +8,7 @@ import requests
 
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus import overwrite
-from octopus_pack.octopus.answers import json_object, not_octopus, same_name
+from octopus_pack.octopus.answers import error_text, json_object, not_octopus, same_name
 from octopus_pack.octopus.client import OctopusApiError, OctopusClient
 from octopus_pack.octopus.git_history import Commit, CommitHistory, NoGitRepository, read_history
 from octopus_pack.octopus.overwrite import Verdict
@@ -69,7 +69,7 @@ def push_build_information(
     found = _commits(client, space, package, build, settings.commit_limit)
     if found is None:
         log.info(f"No build information is sent for {package.package_id} {package.version}: there is no commit to "
-                 "describe (no BITBUCKET_COMMIT and no git repository in the clone directory).")
+                 "describe (no BITBUCKET_COMMIT and no git repository in the clone folder).")
         return BuildInformationOutcome.NO_COMMIT
     commits, head = found
     body = build_information_payload(package, build, commits, settings.overwrite_mode, head)
@@ -238,7 +238,7 @@ def _record(client: OctopusClient, space: Space, package_id: str, version: str) 
 def _refusal(
     client: OctopusClient, space: Space, mode: OverwriteMode, what: str, response: requests.Response
 ) -> PipeError:
-    status, text = response.status_code, client.error_text(response)
+    status, text = response.status_code, error_text(response)
     if overwrite.refused_as_existing(mode, status in (400, 409) and "already exists" in text.lower()):
         return PipeError(
             f"{what} is already in Octopus (space {space}) and OVERWRITE_MODE is FailIfExists: set "

@@ -22,9 +22,10 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from octopus_pack.errors import MAX_QUOTED_CHARACTERS, OctopusApiError, PipeError, TransferInterrupted, bounded
+from octopus_pack.errors import OctopusApiError, PipeError, TransferInterrupted
 from octopus_pack.masking import mask
 from octopus_pack.metadata import PIPE_NAME, pipe_version
+from octopus_pack.octopus.answers import error_text, is_octopus_error, parsed_json
 from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, exchange_step_token, unverified_claims, utc_time
 from octopus_pack.octopus.settings import AccessToken, ApiKey, OctopusSettings, OidcExchange, Proxy
 
@@ -39,8 +40,7 @@ MAX_WAIT_SECONDS = 30.0
 a pipeline step should not sit idle for an hour on a server's say-so."""
 CONNECT_ATTEMPTS = 2
 """A refused or unresolvable address is tried once more, then reported: a typo fails in about a second."""
-MAX_QUOTED_ERRORS = 5
-"""At most this many of an error answer's Errors[] entries are quoted (server text is bounded: errors.bounded)."""
+_NOT_JSON = object()
 
 
 def user_agent(in_pipeline: bool) -> str:
@@ -168,27 +168,8 @@ class OctopusClient:
         """Turn an error answer into OctopusApiError carrying the server's own explanation."""
         if response.status_code >= 400:
             raise OctopusApiError(
-                response.status_code, response.request.method or "?", _path_of(response), self.error_text(response)
+                response.status_code, response.request.method or "?", _path_of(response), error_text(response)
             )
-
-    def error_text(self, response: requests.Response) -> str:
-        """ErrorMessage followed by Errors[] entries, on one bounded line; the raw body when it is not Octopus JSON."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("ErrorMessage"):
-            parts = [str(body["ErrorMessage"]).strip()]
-            errors = body.get("Errors") or []
-            errors = errors if isinstance(errors, list) else [errors]
-            more = [str(e).strip() for e in errors if str(e).strip() and str(e).strip() != parts[0]]
-            parts += more[:MAX_QUOTED_ERRORS]
-            if len(more) > MAX_QUOTED_ERRORS:
-                parts.append(f"and {len(more) - MAX_QUOTED_ERRORS:,} more")
-            text = " - ".join(parts)
-        else:
-            text = response.text.strip()[:MAX_QUOTED_CHARACTERS] or (response.reason or f"HTTP {response.status_code}")
-        return self.without_secret(bounded(" ".join(text.split())))
 
     def without_secret(self, text: str) -> str:
         """The text with every credential masked, for anything the server (or a library) might echo back."""
@@ -217,7 +198,7 @@ class OctopusClient:
     def _check_token(self, response: requests.Response, method: str, path: str) -> None:
         if response.status_code == 401 and not isinstance(self._credential, ApiKey):
             raise token_rejected(self._credential, self._exchanged, self.server, method, path,
-                                 self.error_text(response))
+                                 error_text(response))
 
     def send_repeatable(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """An unauthenticated request that is safe to repeat (the OIDC discovery and exchange), with retries."""
@@ -256,7 +237,7 @@ class OctopusClient:
                                         f"{method} {path}) after {limit} attempts: run the step again later, or ask "
                                         "the Octopus administrator about the rate limit for this account.")
                     return answer
-                problem = f"HTTP {status} ({self.error_text(answer)})"
+                problem = f"HTTP {status} ({error_text(answer)})"
             delay = self.pause_before_retry(answer, attempt, f"asking again for {method} {path}")
             log.warning(f"{method} {path} failed: {problem}. Trying again in {delay:g} s "
                         f"(attempt {attempt + 1} of {limit}).")
@@ -356,7 +337,7 @@ class OctopusClient:
         status = response.status_code
         # Through a CONNECT tunnel (https://) answers come from Octopus itself: the proxy refuses at CONNECT time.
         proxied_plainly = self.proxy is not None and self.server.startswith("http://")
-        if status == 407 or (status == 403 and proxied_plainly and not _is_octopus_error(response)):
+        if status == 407 or (status == 403 and proxied_plainly and not is_octopus_error(response)):
             if self.proxy is None:
                 raise PipeError(
                     f"A proxy between the pipe and OCTOPUS_SERVER {self.server} asks for credentials (HTTP 407): set "
@@ -367,13 +348,13 @@ class OctopusClient:
 
     @staticmethod
     def _json(response: requests.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
+        body = parsed_json(response, otherwise=_NOT_JSON)
+        if body is _NOT_JSON:
             raise OctopusApiError(
                 response.status_code, response.request.method or "?", _path_of(response),
                 f"expected JSON but got {response.headers.get('Content-Type') or 'no content type'}",
-            ) from None  # fmt: skip
+            )
+        return body
 
 
 def _renewing_token(client: OctopusClient, credential: OidcExchange, margin: float) -> RenewingAccessToken:
@@ -548,14 +529,6 @@ class _WatchedAdapter(HTTPAdapter):
         manager = super().proxy_manager_for(proxy, **kwargs)
         manager.pool_classes_by_scheme = _WATCHED_POOLS
         return manager
-
-
-def _is_octopus_error(response: requests.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and "ErrorMessage" in body
 
 
 def _errno_cause(error: BaseException) -> BaseException | None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import requests
 
-from octopus_pack.errors import MAX_QUOTED_CHARACTERS, PipeError, bounded
+from octopus_pack.errors import PipeError
+from octopus_pack.octopus.answers import error_text, parsed_json
 from octopus_pack.octopus.settings import AccessToken
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def discover_token_endpoint(send: Send, server: str) -> str:
     """`token_endpoint` from the server's OpenID configuration."""
     response = send("GET", server + DISCOVERY_PATH)
     _raise_if_unavailable(response, server, f"GET {DISCOVERY_PATH}")
-    document = _json_or_none(response)
+    document = parsed_json(response)
     if response.status_code != 200 or not isinstance(document, dict) or not document.get("token_endpoint"):
         raise PipeError(
             f"OCTOPUS_SERVER {server} offers no OIDC token exchange (GET {DISCOVERY_PATH} answered HTTP "
@@ -95,9 +96,9 @@ def exchange_step_token(
     asked_at = clock()
     response = send("POST", endpoint, json=body)
     _raise_if_unavailable(response, server, "the token exchange")
-    answer = _json_or_none(response)
+    answer = parsed_json(response)
     if response.status_code != 200 or not isinstance(answer, dict) or not answer.get("access_token"):
-        raise _refused(response, answer, service_account_id, step_token, clock())
+        raise _refused(response, service_account_id, step_token, clock())
     token = AccessToken(str(answer["access_token"]))  # masked from here on
     token_type = str(answer.get("token_type") or "Bearer")
     if token_type.lower() != "bearer":
@@ -154,10 +155,10 @@ def _raise_if_unavailable(response: requests.Response, server: str, what: str) -
         )
 
 
-def _refused(response: requests.Response, answer: Any, service_account_id: str, step_token: str,
+def _refused(response: requests.Response, service_account_id: str, step_token: str,
              now: float) -> PipeError:
     """The one line for a refused exchange: the server's reason and what the step token claims."""
-    reason = _error_description(response, answer)
+    reason = error_text(response)
     expired = ""
     exp = unverified_claims(step_token).get("exp")
     if isinstance(exp, int | float) and exp <= now:
@@ -169,30 +170,6 @@ def _refused(response: requests.Response, answer: Any, service_account_id: str, 
         "pattern, and audience: the service account ID, set with `oidc: audiences: [...]` on the step, unless the "
         "identity has a custom audience)."
     )
-
-
-def _error_description(response: requests.Response, answer: Any) -> str:
-    """OAuth's error_description (or error), else Octopus's ErrorMessage and Errors[], else the raw text; bounded."""
-    return bounded(" ".join(_full_error_description(response, answer)[: MAX_QUOTED_CHARACTERS * 2].split()))
-
-
-def _full_error_description(response: requests.Response, answer: Any) -> str:
-    if isinstance(answer, dict):
-        if answer.get("error_description") or answer.get("error"):
-            return str(answer.get("error_description") or answer.get("error")).strip()
-        if answer.get("ErrorMessage"):
-            parts = [str(answer["ErrorMessage"]).strip()]
-            parts += [str(e).strip() for e in answer.get("Errors") or [] if str(e).strip() not in ("", parts[0])]
-            return " - ".join(parts)
-    text = " ".join(response.text.split())[:300]
-    return text or response.reason or "no explanation"
-
-
-def _json_or_none(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _seconds(value: Any) -> float:

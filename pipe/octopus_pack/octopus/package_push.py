@@ -12,7 +12,7 @@ import requests
 
 from octopus_pack.errors import PipeError, key_rejected, permission_refused
 from octopus_pack.octopus import overwrite
-from octopus_pack.octopus.answers import json_object, not_octopus
+from octopus_pack.octopus.answers import error_text, json_object, not_octopus
 from octopus_pack.octopus.client import RATE_LIMITED, OctopusApiError, OctopusClient, TransferInterrupted
 from octopus_pack.octopus.overwrite import Verdict
 from octopus_pack.octopus.package_lookup import LookupFailed, describes, find_package
@@ -192,7 +192,7 @@ class PackagePush:
             self.client.sleep(delay)
             return False
         log.warning(
-            f"The delta upload was refused (HTTP {response.status_code}: {self.client.error_text(response)}); "
+            f"The delta upload was refused (HTTP {response.status_code}: {error_text(response)}); "
             "uploading the whole package instead."
         )
         return False
@@ -306,7 +306,7 @@ class PackagePush:
         )
 
     def _refusal(self, response: requests.Response) -> PipeError:
-        status, text, name = response.status_code, self.client.error_text(response), self.package.file_name
+        status, text, name = response.status_code, error_text(response), self.package.file_name
         exists = status == 409 or _says_exists(response, self.client)
         if overwrite.refused_as_existing(self.settings.overwrite_mode, exists):
             return PipeError(
@@ -347,4 +347,4 @@ def push_package(
 
 def _says_exists(response: requests.Response, client: OctopusClient) -> bool:
     """Servers before 3.4 answer a duplicate with 400 instead of 409; only the text tells."""
-    return response.status_code == 400 and "already exists" in client.error_text(response).lower()
+    return response.status_code == 400 and "already exists" in error_text(response).lower()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import requests
 
 from octopus_pack.errors import PipeError
+from octopus_pack.octopus.answers import error_text
 from octopus_pack.octopus.client import RATE_LIMITED, RETRIED_STATUSES, OctopusClient, TransferInterrupted
 from octopus_pack.octopus.settings import OctopusSettings
 
@@ -37,7 +38,7 @@ def post_with_recovery(
         else:
             if response.status_code not in RETRIED_STATUSES and response.status_code != RATE_LIMITED:
                 return response
-            problem, timed_out = f"HTTP {response.status_code} ({client.error_text(response)})", False
+            problem, timed_out = f"HTTP {response.status_code} ({error_text(response)})", False
         if server_has_it():
             log.info(f"Pushing {what} was interrupted ({problem}), but the server already has it: "
                      "nothing more to do.")

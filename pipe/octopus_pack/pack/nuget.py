@@ -558,11 +558,11 @@ def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
         if separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
             old_only.setdefault(folder, None)
     for where in dropped:
-        log.warning("NuGet clients (nuget.exe, dotnet) leave out %s when they read a nupkg; Octopus deploys it. If "
-                    "a NuGet client must read it, use FORMAT: 'zip' or rename it.", where)
+        log.warning(f"NuGet clients (nuget.exe, dotnet) leave out {where} when they read a nupkg; Octopus deploys "
+                    "it. If a NuGet client must read it, use FORMAT: 'zip' or rename it.")
     for folder in old_only:
-        log.debug("Only NuGet.Core (nuget.exe 2.x) leaves out the files in '%s/' of a nupkg; today's NuGet and "
-                  "Octopus read them.", folder)
+        log.debug(f"Only NuGet.Core (nuget.exe 2.x) leaves out the files in '{folder}/' of a nupkg; today's NuGet "
+                  "and Octopus read them.")
 
 
 def _core_properties_document(metadata: NuspecMetadata, description: str) -> str:

@@ -22,7 +22,7 @@ def give_to_folder_owner(path: Path) -> None:
         if (mine.st_uid, mine.st_gid) != (folder.st_uid, folder.st_gid):
             os.chown(path, folder.st_uid, folder.st_gid)
     except OSError as error:
-        log.debug("Left the owner of %s unchanged: %s", path, error)
+        log.debug(f"Left the owner of {path} unchanged: {error}")
 
 
 def make_folder(path: Path) -> None:

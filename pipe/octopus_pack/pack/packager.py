@@ -171,31 +171,31 @@ def _fault(error: OSError, request: PackRequest) -> PipeError:
 def _log_entry_times(request: PackRequest) -> None:
     times = request.entry_times
     if times.fixed is None:
-        log.debug("Entry times: the files' own, as %s.", times.why_file_times or "asked")
+        log.debug(f"Entry times: the files' own, as {times.why_file_times or 'asked'}.")
         return
     shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(times.fixed))
     if times.commit:
-        log.info("Entry times: %s, the time of commit %s (set SOURCE_DATE_EPOCH: 'false' to keep the files' own "
-                 "times).", shown, times.commit[:12])
+        log.info(f"Entry times: {shown}, the time of commit {times.commit[:12]} (set SOURCE_DATE_EPOCH: 'false' to "
+                 "keep the files' own times).")
     else:
-        log.info("Entry times: %s, from SOURCE_DATE_EPOCH.", shown)
+        log.info(f"Entry times: {shown}, from SOURCE_DATE_EPOCH.")
 
 
 def _warn_about_id(request: PackRequest) -> None:
     """The ID was checked with the settings; Octopus' trouble reading some zip IDs back is only worth a warning."""
     if request.format == PackageFormat.ZIP and not octopus_can_parse_id(request.package_id):
-        log.warning("Octopus reads a zip's package ID from its file name and cannot read '%s' back correctly: "
-                    "prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.", request.package_id)
+        log.warning(f"Octopus reads a zip's package ID from its file name and cannot read '{request.package_id}' "
+                    "back correctly: prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.")
 
 
 def _chosen_files(request: PackRequest, selection: Selection) -> list[SourceFile]:
     for pattern in selection.unmatched_includes:
-        log.warning("INCLUDE pattern '%s' matched no files.", pattern)
+        log.warning(f"INCLUDE pattern '{pattern}' matched no files.")
     if request.verbose:
         for chosen in selection.files:
-            log.info("Added file: %s", chosen.target)
+            log.info(f"Added file: {chosen.target}")
     else:
-        log.debug("Selected %d files: %s", len(selection.files), ", ".join(f.target for f in selection.files[:200]))
+        log.debug(f"Selected {len(selection.files)} files: {', '.join(f.target for f in selection.files[:200])}")
     return selection.files
 
 
@@ -203,9 +203,9 @@ def _never_pack(request: PackRequest) -> NeverPack:
     """Our own output: packages and partial writes in the output folder, Bitbucket's pipe storage."""
     try:
         output = request.output_path.stat()
-        output_directory = (output.st_dev, output.st_ino)
+        output_folder = (output.st_dev, output.st_ino)
     except OSError:  # created later, so nothing of ours is in it yet (or not a folder: build_package says so)
-        output_directory = None
+        output_folder = None
     folders = set()
     for folder in request.never_pack_folders:
         try:
@@ -213,7 +213,7 @@ def _never_pack(request: PackRequest) -> NeverPack:
         except OSError:
             continue
         folders.add((info.st_dev, info.st_ino))
-    return NeverPack(frozenset(folders), output_directory)
+    return NeverPack(frozenset(folders), output_folder)
 
 
 def _mode(request: PackRequest, mode: int) -> int:
@@ -254,7 +254,7 @@ def _nupkg_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[Ar
     payload = [f for f in files if not nuget.is_nuspec(f.target)]
     dropped = [f.target for f in files if nuget.is_nuspec(f.target)]
     for target in dropped:
-        log.warning("Not packing '%s': NuGet packages cannot carry other .nuspec files.", target)
+        log.warning(f"Not packing '{target}': NuGet packages cannot carry other .nuspec files.")
     if not payload:
         raise PipeError("No files matched, and a nupkg cannot be empty: check SOURCE_PATH, INCLUDE and EXCLUDE.")
     assert request.metadata is not None  # config gives every nupkg request its nuspec metadata

@@ -16,14 +16,14 @@ from octopus_pack.pack.publish import could_be_our_package
 
 log = logging.getLogger(__name__)
 
-DirectoryId = tuple[int, int]  # (st_dev, st_ino): identifies a folder whatever path reached it
+FolderId = tuple[int, int]  # (st_dev, st_ino): identifies a folder whatever path reached it
 
 
 class SourceFile(NamedTuple):
     """One file to pack: where it is below SOURCE_PATH and the path it gets inside the package.
 
-    Only the relative path is kept (the zip layout shares it with target): a tree of 50,000 files must fit
-    in a few MB. A NamedTuple: one is made per file, and it builds three times faster than a frozen dataclass.
+    Only the relative path is kept (the zip layout shares it with target): a tree of many thousands of files
+    must stay small in memory. A NamedTuple: one is made per file, and it builds faster than a frozen dataclass.
     """
 
     relative: str  # '/'-separated path below SOURCE_PATH, possibly through symlinks (content is the link's target)
@@ -41,8 +41,8 @@ class NeverPack:
     names one literally.
     """
 
-    directories: frozenset[DirectoryId] = frozenset()  # e.g. Bitbucket's pipe storage folders
-    output_directory: DirectoryId | None = None
+    folders: frozenset[FolderId] = frozenset()  # e.g. Bitbucket's pipe storage folders
+    output_folder: FolderId | None = None
 
 
 # Version-control metadata: never packed unless an INCLUDE pattern names it as a path segment ('.git/**').
@@ -62,7 +62,7 @@ class Selection:
 
 @dataclass(frozen=True)
 class _Pattern:
-    text: str  # normalised: '/' separators, no leading './', directories expanded to 'dir/**/*'
+    text: str  # normalised: '/' separators, no leading './', folders expanded to 'dir/**/*'
     regex: re.Pattern[str]
     root: str  # literal folder prefix the search starts from ('' for the base itself)
     recursive: bool
@@ -132,7 +132,7 @@ def _log_left_out(left_out: dict[str, None], packed: list[str]) -> None:
         if at < len(packed) and (packed[at] == path or (path.endswith("/") and packed[at].startswith(path))):
             continue
         how = f"{path}**" if path.endswith("/") else path
-        log.debug("Not packing '%s': version-control metadata (INCLUDE '%s' packs it).", path, how)
+        log.debug(f"Not packing '{path}': version-control metadata (INCLUDE '{how}' packs it).")
 
 
 def _compile(pattern: str, variable: str) -> _Pattern:
@@ -184,13 +184,13 @@ def _search(base: str, pattern: _Pattern, never_pack: NeverPack,
     yield from (item for item in found if match(item[0]))
 
 
-def _folder_id(path: str) -> DirectoryId:
+def _folder_id(path: str) -> FolderId:
     info = os.stat(path)
     return info.st_dev, info.st_ino
 
 
 def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, never_pack: NeverPack,
-          enclosing: frozenset[DirectoryId], left_out: dict[str, None]) -> Iterator[tuple[str, os.stat_result]]:
+          enclosing: frozenset[FolderId], left_out: dict[str, None]) -> Iterator[tuple[str, os.stat_result]]:
     """(prefix + relative path, stat) of the files below root (following symlinks, hidden files included).
 
     Version-control metadata the pattern does not name is left out (and noted in left_out); so are packages in
@@ -207,9 +207,9 @@ def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, 
     while pending:
         folder, prefix, info, above = pending.pop()
         folder_id = (info.st_dev, info.st_ino)
-        if folder_id in never_pack.directories:
+        if folder_id in never_pack.folders:
             continue
-        is_output = folder_id == never_pack.output_directory
+        is_output = folder_id == never_pack.output_folder
         above = above | {folder_id}
         try:
             with os.scandir(folder) as listing:
@@ -221,18 +221,18 @@ def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, 
             try:
                 child = entry.stat()  # follows symlinks: a linked file is packed by content
             except FileNotFoundError:
-                log.warning("Skipping '%s': it is a symbolic link to something that does not exist.", entry.path)
+                log.warning(f"Skipping '{entry.path}': it is a symbolic link to something that does not exist.")
                 continue
             except OSError as error:
                 if error.errno == errno.ELOOP:  # a link to itself, or links that point at each other
-                    log.warning("Skipping '%s': it is a symbolic link that loops (it leads back to itself).",
-                                entry.path)
+                    log.warning(f"Skipping '{entry.path}': it is a symbolic link that loops (it leads back to "
+                                "itself).")
                     continue
                 raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
             if stat.S_ISREG(child.st_mode):
                 if is_output and not own_packages_wanted and could_be_our_package(entry.name):
-                    log.debug("Not packing '%s': it is a package this pipe could have written (an INCLUDE naming "
-                              "it packs it).", entry.path)
+                    log.debug(f"Not packing '{entry.path}': it is a package this pipe could have written (an "
+                              "INCLUDE naming it packs it).")
                     continue
                 if entry.name == VCS_LINK_FILE and VCS_LINK_FILE in skipped_vcs:
                     left_out.setdefault(prefix + entry.name, None)
@@ -243,7 +243,7 @@ def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, 
                     left_out.setdefault(f"{prefix}{entry.name}/", None)
                     continue
                 if (child.st_dev, child.st_ino) in above:
-                    log.warning("Skipping '%s': the symbolic link loops back to a folder above it.", entry.path)
+                    log.warning(f"Skipping '{entry.path}': the symbolic link loops back to a folder above it.")
                     continue
                 folders.append((entry.path, f"{prefix}{entry.name}/", child, above))
         pending.extend(reversed(folders))  # so they are taken in name order
