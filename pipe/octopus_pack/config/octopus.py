@@ -5,29 +5,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from octopus_pack.config import notices, values
+from octopus_pack.config import notices, values, variables
 from octopus_pack.config.credentials import CREDENTIAL_VARIABLES, credential_from
 from octopus_pack.config.notices import Notice
 from octopus_pack.config.proxies import proxy_for
 from octopus_pack.errors import PipeError
 from octopus_pack.masking import register_secret
-from octopus_pack.octopus.settings import DEFAULT_COMMIT_LIMIT, DEFAULT_TIMEOUT_SECONDS, OctopusSettings, OverwriteMode
-
-# Bounds, documented in the README's variables table.
-MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 1, 86400
-MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT = 1, 10000
-MAX_URL_LENGTH = 2048
-MAX_API_KEY_LENGTH = 200
-MAX_ACCESS_TOKEN_LENGTH = 16384  # a JWT with many claims is a few KB
-MAX_SPACE_LENGTH = 200
-
-OCTOPUS_VARIABLES = (
-    "OCTOPUS_SERVER", "OCTOPUS_APIKEY", "OCTOPUS_ACCESS_TOKEN", "OCTOPUS_SERVICE_ACCOUNT_ID", "OCTOPUS_SPACE",
-    "OVERWRITE_MODE", "PUSH_PACKAGE", "PUSH_BUILD_INFORMATION",
-    "DELTA_COMPRESSION", "OCTOPUS_TIMEOUT", "OCTOPUS_CA_BUNDLE", "OCTOPUS_INSECURE_SKIP_TLS_VERIFY",
-    "BUILD_INFORMATION_COMMIT_LIMIT",
-)
-"""The Octopus variables pipe.yml and the README document; the settings layer declares them to the toolkit."""
+from octopus_pack.octopus.settings import OctopusSettings, OverwriteMode
 
 ALIASES = {"OCTOPUS_SERVER": "OCTOPUS_URL", "OCTOPUS_APIKEY": "OCTOPUS_API_KEY"}
 """The Go CLI's and GitHub Actions' names, read from the raw environment so copied pipelines keep working."""
@@ -58,18 +42,16 @@ def octopus_settings_from(env: Mapping[str, str], found: list[Notice] | None = N
     Warnings go to `found`, for the runner to log once logging is set up.
     """
     found = [] if found is None else found
-    server = _aliased("OCTOPUS_SERVER", env, MAX_URL_LENGTH)
+    server = _aliased("OCTOPUS_SERVER", env)
     space = _space(env)
-    mode = overwrite_mode(values.text(env, "OVERWRITE_MODE", 32) or "FailIfExists")
-    push_package = values.boolean(env, "PUSH_PACKAGE", True)
-    push_build_information = values.boolean(env, "PUSH_BUILD_INFORMATION", True)
-    delta_compression = values.boolean(env, "DELTA_COMPRESSION", True)
-    timeout = values.seconds(env, "OCTOPUS_TIMEOUT", DEFAULT_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS,
-                             MAX_TIMEOUT_SECONDS, "600")
-    ca_bundle = _ca_bundle(values.text(env, "OCTOPUS_CA_BUNDLE", 4096))
-    insecure_skip_tls_verify = values.boolean(env, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY", False)
-    commit_limit = values.whole_number(env, "BUILD_INFORMATION_COMMIT_LIMIT", DEFAULT_COMMIT_LIMIT,
-                                       MIN_COMMIT_LIMIT, MAX_COMMIT_LIMIT, "100")
+    mode = overwrite_mode(variables.text(env, "OVERWRITE_MODE") or str(variables.TABLE["OVERWRITE_MODE"].default))
+    push_package = variables.boolean(env, "PUSH_PACKAGE")
+    push_build_information = variables.boolean(env, "PUSH_BUILD_INFORMATION")
+    delta_compression = variables.boolean(env, "DELTA_COMPRESSION")
+    timeout = variables.seconds(env, "OCTOPUS_TIMEOUT")
+    ca_bundle = _ca_bundle(variables.text(env, "OCTOPUS_CA_BUNDLE"))
+    insecure_skip_tls_verify = variables.boolean(env, "OCTOPUS_INSECURE_SKIP_TLS_VERIFY")
+    commit_limit = variables.whole_number(env, "BUILD_INFORMATION_COMMIT_LIMIT")
     if ca_bundle and insecure_skip_tls_verify:
         raise PipeError(
             "OCTOPUS_CA_BUNDLE and OCTOPUS_INSECURE_SKIP_TLS_VERIFY are both set: keep OCTOPUS_CA_BUNDLE "
@@ -152,9 +134,9 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _aliased(name: str, env: Mapping[str, str], max_length: int, secret: bool = False) -> str | None:
+def _aliased(name: str, env: Mapping[str, str], secret: bool = False) -> str | None:
     """The variable or its alias; both given with different values is a mistake worth stopping for."""
-    alias = ALIASES[name]
+    alias, max_length = ALIASES[name], variables.max_length(name)
     try:
         value = values.given(env, name, max_length)
         alias_value = values.given(env, alias, max_length)
@@ -171,19 +153,19 @@ def _aliased(name: str, env: Mapping[str, str], max_length: int, secret: bool = 
 def _credential_variable(name: str, env: Mapping[str, str]) -> str | None:
     """A credential variable as set (through its alias where it has one); a secret is never quoted back."""
     if name == "OCTOPUS_APIKEY":
-        return _aliased(name, env, MAX_API_KEY_LENGTH, secret=True)
+        return _aliased(name, env, secret=True)
     if name == "OCTOPUS_ACCESS_TOKEN":
         try:
-            return values.given(env, name, MAX_ACCESS_TOKEN_LENGTH)
+            return variables.given(env, name)
         except PipeError:
-            raise PipeError(f"{name} is longer than {MAX_ACCESS_TOKEN_LENGTH:,} characters: check that the variable "
-                            "holds the access token itself.") from None
-    return values.given(env, name, MAX_SPACE_LENGTH)
+            raise PipeError(f"{name} is longer than {variables.max_length(name):,} characters: check that the "
+                            "variable holds the access token itself.") from None
+    return variables.given(env, name)
 
 
 def _space(env: Mapping[str, str]) -> str | None:
     """A space name or Spaces-N: printable text, so it can be looked up and shown."""
-    space = values.given(env, "OCTOPUS_SPACE", MAX_SPACE_LENGTH)
+    space = variables.given(env, "OCTOPUS_SPACE")
     if space is not None and not space.isprintable():
         raise PipeError(f"OCTOPUS_SPACE is {values.quoted(space)}: it contains a control character; use the "
                         "space's name as Octopus shows it, or its ID such as 'Spaces-1'.")

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from octopus_pack.config import values
+from octopus_pack.config import values, variables
 from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.octo_options import OctoOptions, parse_octo_options
+from octopus_pack.config.variables import DEFAULT_DESCRIPTION
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.commit_time import NoCommitTime, read_commit_time
@@ -22,23 +23,12 @@ from octopus_pack.pack.versions import validate_version, validate_zip_id
 log = logging.getLogger(__name__)
 Chosen = TypeVar("Chosen")
 
-DEFAULT_DESCRIPTION = "A deployment package created from files on disk."
 FORMATS = {"zip": PackageFormat.ZIP, "nupkg": PackageFormat.NUPKG, "nuget": PackageFormat.NUPKG}
 LOG_LEVELS = {"verbose": logging.DEBUG, "debug": logging.DEBUG, "information": logging.INFO,
               "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
 
-
-# Bounds, documented in the README's variables table.
-MAX_ID_LENGTH = 255  # a file name's limit; nupkg IDs are further limited to NuGet's 100
-MAX_VERSION_LENGTH = 255
-MAX_PATH_LENGTH = 4096  # Linux's PATH_MAX
-MAX_TITLE_LENGTH = 256
-MAX_DESCRIPTION_LENGTH = 4000  # NuGet's limit for a description
-MAX_RELEASE_NOTES_LENGTH = 65536
 MAX_RELEASE_NOTES_FILE_BYTES = 1 << 20
-MAX_EXTRA_ARGS_LENGTH = 65536
-EARLIEST_EPOCH = 315532800  # 1980-01-01, the earliest time a zip entry can hold
-LATEST_EPOCH = 4354819199  # 2107-12-31 23:59:59, the latest
+EARLIEST_EPOCH, LATEST_EPOCH = variables.number_range("SOURCE_DATE_EPOCH")
 KEEP_FILE_TIMES = frozenset({"false", "no", "off"})  # SOURCE_DATE_EPOCH words for octo's behaviour
 
 
@@ -55,7 +45,7 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
     """EXTRA_ARGS as a list; a plain string is split like a shell would, as the old Bash pipe did."""
     if "EXTRA_ARGS_COUNT" in env:
         return values.array(env, "EXTRA_ARGS")
-    value = values.text(env, "EXTRA_ARGS", MAX_EXTRA_ARGS_LENGTH) or ""
+    value = variables.text(env, "EXTRA_ARGS") or ""
     try:
         return shlex.split(value)
     except ValueError as error:
@@ -65,11 +55,11 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
 
 def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
     """Validate every packing input and resolve defaults the way octo did; raise PipeError on the first problem."""
-    package_id = values.required(env, "ID", "MyCompany.MyApp", MAX_ID_LENGTH)
-    package_format = _format(values.required(env, "FORMAT", "zip", 16))
-    version = validate_version(values.required(env, "VERSION", "1.0.0", MAX_VERSION_LENGTH))
-    source = values.required(env, "SOURCE_PATH", ".", MAX_PATH_LENGTH)
-    output = values.required(env, "OUTPUT_PATH", "./out", MAX_PATH_LENGTH)
+    package_id = variables.required(env, "ID")
+    package_format = _format(variables.required(env, "FORMAT"))
+    version = validate_version(variables.required(env, "VERSION"))
+    source = variables.required(env, "SOURCE_PATH")
+    output = variables.required(env, "OUTPUT_PATH")
     octo = parse_octo_options(extra_args(env))
     source_path = Path(os.path.abspath(cwd / source))
     if not os.path.isdir(source_path):
@@ -117,13 +107,13 @@ def _one_of(variable: str, variable_value: Chosen | None, option: str, option_va
 
 def _overwrite(env: Mapping[str, str], octo: OctoOptions) -> bool:
     value = env.get("OVERWRITE")
-    from_variable = values.boolean(env, "OVERWRITE", False) if value is not None and value.strip() else None
+    from_variable = variables.boolean(env, "OVERWRITE") if value is not None and value.strip() else None
     return bool(_one_of("OVERWRITE", from_variable, "--overwrite", octo.overwrite))
 
 
 def _compression(value: str | None, octo: OctoOptions) -> CompressionLevel:
     if value is not None:
-        values.check_length("COMPRESSION_LEVEL", value, 16)
+        values.check_length("COMPRESSION_LEVEL", value, variables.max_length("COMPRESSION_LEVEL"))
     from_variable = CompressionLevel.parse(value) if value and value.strip() else None
     from_option = CompressionLevel.parse(octo.compression_level, "--compressionLevel") \
         if octo.compression_level is not None else None
@@ -132,11 +122,11 @@ def _compression(value: str | None, octo: OctoOptions) -> CompressionLevel:
     return CompressionLevel(chosen) if chosen else CompressionLevel.OPTIMAL
 
 
-def _text(env: Mapping[str, str], name: str, octo_value: str | None, option: str, max_length: int) -> str | None:
+def _text(env: Mapping[str, str], name: str, octo_value: str | None, option: str) -> str | None:
     value = env.get(name) or None
     chosen = _one_of(name, value, option, octo_value)
     if chosen is not None:
-        values.check_length(name if value is not None else f"EXTRA_ARGS {option}", chosen, max_length)
+        values.check_length(name if value is not None else f"EXTRA_ARGS {option}", chosen, variables.max_length(name))
     return chosen
 
 
@@ -146,12 +136,10 @@ def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, versio
     authors = list(dict.fromkeys(a.strip() for a in values.array(env, "AUTHORS") + octo.authors if a.strip()))
     if not authors:
         authors = [f"{env.get('USERNAME', '')}@{env.get('USERDOMAIN', '')}"]
-    title = (_text(env, "TITLE", octo.title, "--title", MAX_TITLE_LENGTH) or "").strip() or None
-    description = (_text(env, "DESCRIPTION", octo.description, "--description", MAX_DESCRIPTION_LENGTH)
-                   or "").strip()
-    release_notes = _release_notes(
-        _text(env, "RELEASE_NOTES", octo.release_notes, "--releaseNotes", MAX_RELEASE_NOTES_LENGTH),
-        _text(env, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile", MAX_PATH_LENGTH), cwd)
+    title = (_text(env, "TITLE", octo.title, "--title") or "").strip() or None
+    description = (_text(env, "DESCRIPTION", octo.description, "--description") or "").strip()
+    release_notes = _release_notes(_text(env, "RELEASE_NOTES", octo.release_notes, "--releaseNotes"),
+                                   _text(env, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile"), cwd)
     return nuget.NuspecMetadata(package_id, version, tuple(authors), description or DEFAULT_DESCRIPTION, title,
                                 release_notes)
 

@@ -11,27 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from octopus_pack.config import notices, values
+from octopus_pack.config import notices, values, variables
 from octopus_pack.config.bitbucket import bitbucket_build_from
 from octopus_pack.config.booleans import parse_boolean
 from octopus_pack.config.notices import Notice
-from octopus_pack.config.octopus import ALIASES, OCTOPUS_VARIABLES, octopus_settings_from
+from octopus_pack.config.octopus import ALIASES, octopus_settings_from
 from octopus_pack.config.pack import pack_settings_from
 from octopus_pack.config.packages import listed_packages, package_patterns, push_only
 from octopus_pack.config.typos import likely_typos
+from octopus_pack.config.variables import LIST_VARIABLES, VARIABLES
 from octopus_pack.errors import PipeError
 from octopus_pack.octopus.settings import BuildContext, OctopusSettings
 from octopus_pack.pack.packager import PackRequest
 from octopus_pack.package_result import PackageResult
-
-PACK_VARIABLES = (
-    "ID", "FORMAT", "VERSION", "SOURCE_PATH", "OUTPUT_PATH", "INCLUDE", "EXCLUDE", "OVERWRITE", "COMPRESSION_LEVEL",
-    "AUTHORS", "TITLE", "DESCRIPTION", "RELEASE_NOTES", "RELEASE_NOTES_FILE", "SOURCE_DATE_EPOCH", "EXTRA_ARGS",
-)
-VARIABLES = (*PACK_VARIABLES, *OCTOPUS_VARIABLES, "PACKAGES", "DEBUG")
-"""Every variable the README documents, in its order: the one list the toolkit's schema and the typo check use."""
-LIST_VARIABLES = ("INCLUDE", "EXCLUDE", "AUTHORS", "EXTRA_ARGS", "PACKAGES")
-"""Variables a YAML list can give, which reach the pipe as NAME_COUNT, NAME_0, NAME_1, ..."""
 
 TOOLKIT_SCHEMA = {name: {"type": "string", "required": False} for name in VARIABLES}
 
@@ -81,7 +73,7 @@ def typo_notices(env: Mapping[str, str]) -> list[Notice]:
 
 def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
-    debug = values.boolean(env, "DEBUG", False)
+    debug = variables.boolean(env, "DEBUG")
     patterns = package_patterns(env)
     pack = None if push_only(env, patterns) else pack_settings_from(env, cwd)
     found = typo_notices(env)
