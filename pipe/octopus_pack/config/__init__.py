@@ -1,1 +1,1 @@
-"""Configuration: the only code that reads the environment; it builds one validated settings object."""
+"""Configuration: the only code that reads the environment; it builds the settings of each stage (pack/, octopus/)."""
