@@ -303,7 +303,7 @@ def test_with_push_package_false_only_the_build_information_of_each_file_is_push
     ("Acme_2.1.0.0.jar", ("Acme_2", "1.0.0", "jar")),
 ])
 def test_the_id_and_version_are_read_from_the_name_as_octopus_does(tmp_path, name, identity):
-    from octopus_pack.package_files import read_package_file
+    from octopus_pack.config.package_files import read_package_file
 
     data = {"tar.gz": tar_bytes(CONTENT, "w:gz"), "tar.bz2": tar_bytes(CONTENT, "w:bz2"), "jar": GOOD_ZIP,
             "tar.z": b"\x1f\x9d\x90data"}[identity[2].lower()]

@@ -7,5 +7,6 @@ The folders follow the data flow (test/test_layout.py keeps it so):
 - octopus/: the Octopus client; owns OctopusSettings and its credential, proxy and build types. Imports neither
   config/ nor pack/.
 - octodiff/: the delta format the push sends.
-- beside them, what several need: package_result, errors, masking (and Secret), progress, sizes, report.
+- beside them, what several need: package_result, errors, masking (and Secret), progress, sizes, report,
+  metadata.
 """

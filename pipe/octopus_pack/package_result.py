@@ -7,7 +7,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class PackageResult:
     """A finished package on disk: one this run packed, named {package_id}.{version}.{format}, or one built
-    elsewhere and listed in PACKAGES (package_files.py), whose ID and version are what Octopus reads from it."""
+    elsewhere and listed in PACKAGES (config/package_files.py), whose ID and version are what Octopus reads from it."""
 
     path: Path
     package_id: str

@@ -30,7 +30,7 @@ def listed_packages(patterns: list[str], cwd: Path, packed: tuple[str, str] | No
     """
     if not patterns:
         return ()
-    from octopus_pack.package_files import check_unique, read_package_file  # only steps with PACKAGES need them
+    from octopus_pack.config.package_files import check_unique, read_package_file  # only steps with PACKAGES need them
 
     listed = [(shown, read_package_file(path, shown)) for shown, path in _matched_files(patterns, cwd)]
     check_unique(listed, packed)
