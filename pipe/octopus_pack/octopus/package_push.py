@@ -112,13 +112,13 @@ class PackagePush:
                 "nothing was uploaded: set OVERWRITE_MODE: 'IgnoreIfExists' to keep it or 'OverwriteExisting' to "
                 "replace it, or give this build a new VERSION."
             )
-        if verdict is Verdict.KEEP and not comparable:
-            log.warning(f"{name} is already on the server (version {existing.version}) and is kept (OVERWRITE_MODE "
-                        "IgnoreIfExists), but the server reports no Hash and its file could not be read back, so "
-                        "whether it matches this build could not be verified.")
-        elif verdict is Verdict.KEEP:
-            self._warn_kept_different()
         if verdict is Verdict.KEEP:
+            if comparable:
+                self._warn_kept_different()
+            else:
+                log.warning(f"{name} is already on the server (version {existing.version}) and is kept "
+                            "(OVERWRITE_MODE IgnoreIfExists), but the server reports no Hash and its file could not be "
+                            "read back, so whether it matches this build could not be verified.")
             self.outcome = PackagePushed(PackageOutcome.KEPT)
             return True
         what = "different content" if comparable else "content that could not be compared"
