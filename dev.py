@@ -4,7 +4,7 @@
     python3 dev.py sample           pack the bundled sample/ folder into out/Sample.Web.1.0.0.zip
     python3 dev.py test [ARGS...]   run every test (ARGS go to pytest)
     python3 dev.py lint             ruff, mypy and hadolint
-    python3 dev.py bench [ARGS...]  the packer benchmark (ARGS go to test/benchmark.py), then the image benchmark
+    python3 dev.py bench [ARGS...]  the packer benchmark (ARGS go to test/bench/benchmark.py), then the image benchmark
 
 Standard library only. Everything is installed into the project's own virtual environment, .venv, created with
 `python3 -m venv` and refreshed only when a requirements file changed; nothing is ever installed into the
@@ -158,11 +158,11 @@ def lint(_: list[str]) -> int:
 
 def bench(args: list[str]) -> int:
     ensure_requirements(TEST_REQUIREMENTS)
-    status = run([str(VENV_PYTHON), "test/benchmark.py", *args])
+    status = run([str(VENV_PYTHON), "test/bench/benchmark.py", *args])
     base = docker_base_image()
     if status or not base:
         return status or 1
-    return run([str(VENV_PYTHON), "test/bench_image.py"], env=venv_environment(OCTOPUS_PACK_BASE_IMAGE=base))
+    return run([str(VENV_PYTHON), "test/bench/bench_image.py"], env=venv_environment(OCTOPUS_PACK_BASE_IMAGE=base))
 
 
 COMMANDS = {"sample": sample, "test": test, "lint": lint, "bench": bench}

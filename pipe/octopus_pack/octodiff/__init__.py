@@ -2,7 +2,7 @@
 
 read_signature(bytes) -> Signature parses the server's OCTOSIG; build_delta(new_file, signature, out,
 new_file_sha1=...) writes the OCTODELTA. Writing signatures and applying deltas, which only a server does,
-live with the tests (test/octodiff_tools.py).
+live with the tests (test/fakes/octodiff_tools.py).
 """
 
 from .delta import build_delta

@@ -503,7 +503,7 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
 #   folder, '.psmdcp' files, and '.nupkg' files at the root.
 # A root '.signature.p7s' (compared case-sensitively: NuGet.Packaging.Signing's SignedPackageArchiveUtility) makes
 # NuGet take the package for a signed one and refuse it as tampered with (NU3005).
-# Proven with nuget.exe 5.8 (install and add -Expand) and 2.8.7 in test/test_nupkg_readers.py.
+# Proven with nuget.exe 5.8 (install and add -Expand) and 2.8.7 in test/pack/test_nupkg_readers.py.
 
 
 def dropped_by_readers(entry_name: str) -> str | None:

@@ -4,13 +4,13 @@ It follows shared/research/octopus-rest.md §7 and octodiff.md §7: a real Threa
 (port 0 = a free port) in a background thread, with packages stored on disk so gigabyte uploads are cheap.
 
 Start it
-    with FakeOctopus() as octopus:    # or the pytest fixture `octopus` (test/fixtures_octopus.py)
+    with FakeOctopus() as octopus:    # or the pytest fixture `octopus` (test/fakes/fixtures_octopus.py)
         octopus.url       # "http://127.0.0.1:PORT", plus path_prefix if given: FakeOctopus(path_prefix="/octopus")
         octopus.api_key   # "API-FAKEOCTOPUSTEST1", every permission; octopus.access_token works as a Bearer token
         octopus.space_id  # "Spaces-1", the default space "Default"; "Spaces-2" is "Team Space"
-    HTTPS: FakeOctopus(tls=server_ssl_context) (fixture make_https_octopus in test/fixtures_network.py).
+    HTTPS: FakeOctopus(tls=server_ssl_context) (fixture make_https_octopus in test/fakes/fixtures_network.py).
     Delta routes use the fake's own Octodiff (octodiff_reference.py), never the pipe's.
-    Manually: `cd test && python3 -m fake_octopus --port 8065 [--prefix /octopus]` prints the URL and API key.
+    Manually: `cd test/fakes && python3 -m fake_octopus --port 8065 [--prefix /octopus]` prints the URL and API key.
 
 Set up state
     add_space(name, space_id=None, is_default=False) -> Space;  set_default_space(id | None)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from test_pipe_push_native import bitbucket_env, make_clone
+from bitbucket_clone import bitbucket_env, make_clone
 
 pytestmark = pytest.mark.container
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from bitbucket_clone import make_clone
 from fixtures_pipe import PIPE_ENTRY, run_pipe_natively
-from test_pipe_push_native import make_clone
 
 NUSPEC = ('<?xml version="1.0" encoding="utf-8"?>\n'
           '<package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd"><metadata>'

@@ -1,6 +1,6 @@
 """Measure the client's peak memory and speed while pushing a large package to the fake Octopus server.
 
-Usage: python3 test/bench_push.py [SIZE_MB] [--delta]   (default 1024 MB)
+Usage: python3 test/bench/bench_push.py [SIZE_MB] [--delta]   (default 1024 MB)
 
 The fake server runs in its own process, so the figures are the pipe's alone. Peak RSS is Linux's VmHWM,
 reset just before each push; the baseline is the RSS with everything imported. With --delta a second
@@ -19,8 +19,9 @@ import time
 import zipfile
 from pathlib import Path
 
-TEST_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(TEST_DIR.parent / "pipe"))
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FAKES_DIR = REPO_ROOT / "test" / "fakes"
+sys.path.insert(0, str(REPO_ROOT / "pipe"))
 
 from octopus_pack.config.bitbucket import bitbucket_build_from  # noqa: E402
 from octopus_pack.octopus import OctopusSettings, push_to_octopus  # noqa: E402
@@ -69,7 +70,7 @@ def main() -> None:
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
 
-    server = subprocess.Popen([sys.executable, "-m", "fake_octopus"], cwd=TEST_DIR, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "fake_octopus"], cwd=FAKES_DIR, stdout=subprocess.PIPE, text=True)
     try:
         url = server.stdout.readline().split()[-1]
         key = server.stdout.readline().split()[2]

@@ -8,6 +8,7 @@ import jwt
 import pytest
 import requests
 
+from bitbucket_clone import bitbucket_env, make_clone
 from fake_octopus.oidc import BitbucketStepTokens
 from fixtures_pipe import run_pipe_natively
 from octopus_pack.config.octopus import octopus_settings_from
@@ -19,7 +20,6 @@ from octopus_pack.octopus.oidc import IssuedToken, RenewingAccessToken, describe
 from octopus_pack.octopus.settings import AccessToken, ApiKey, OidcExchange
 from octopus_pack.package_result import PackageResult
 from test_octopus_push import ENV, settings_for, write_package
-from test_pipe_push_native import bitbucket_env, make_clone
 
 SERVER = "https://octopus.example.com"
 KEY = "API-ABCDEF0123456789"

@@ -7,7 +7,7 @@ import pytest
 
 from octopus_pack.config.variables import TABLE, Reader
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 ROWS = {match[1]: match[2] for match in re.finditer(r"^\| ([A-Z][A-Z0-9_]+)(?: \(\*\))? \|(.*)\|$",
                                                      README.split("\n## Variables\n", 1)[1].split("\n## ", 1)[0],
                                                      re.MULTILINE)}

@@ -1,15 +1,15 @@
 """Benchmark octopus-pack's packer against Info-ZIP `zip`, 7-Zip and Python's `zipfile`, as users run it.
 
 Usage:
-    python3 test/benchmark.py [--issue] [--quick] [--corpora stdlib,node_modules,large,tiny]
+    python3 test/bench/benchmark.py [--issue] [--quick] [--corpora stdlib,node_modules,large,tiny]
                               [--levels optimal,fast] [--repeat N] [--markdown FILE] [--delta]
                               [--workdir DIR] [--tools pipe-zip,pipe-nupkg,...,zip,7z,zipfile]
                               [--synthetic-node-modules]
 
-    python3 test/benchmark.py --issue                  # the issue-12 table: stdlib + node_modules, 3 rounds,
+    python3 test/bench/benchmark.py --issue                  # the issue-12 table: stdlib + node_modules, 3 rounds,
                                                        # every tool and isolating row, ~9 minutes on 2 cores
-    python3 test/benchmark.py --quick                  # smoke run, ~2 minutes
-    python3 test/benchmark.py --repeat 3 --markdown benchmark-results.md
+    python3 test/bench/benchmark.py --quick                  # smoke run, ~2 minutes
+    python3 test/bench/benchmark.py --repeat 3 --markdown benchmark-results.md
 
 Corpora (built once, cached in --workdir, default /tmp/octopus-pack-bench; never committed):
     stdlib        this interpreter's standard library, without site-packages/dist-packages (~240 MB)
@@ -33,7 +33,7 @@ peak RSS and the highest summed PSS of its processes, sampled every 20 ms in one
 sampling slows a run),
 output size, time/size ratios to `zip` at the same level, and the pipe's start-up cost. Every package of
 ours is checked (testzip, exactly one entry per file of the tree) and the product targets are marked
-PASS/FAIL. --delta adds test/bench_octodiff.py's numbers when octopus_pack.octodiff is importable.
+PASS/FAIL. --delta adds test/bench/bench_octodiff.py's numbers when octopus_pack.octodiff is importable.
 
 Exit status: 0, or 1 when any run failed or wrote a broken package (missed targets do not fail it).
 The machine may be shared: the report shows the load average before and after; prefer --repeat 3 or more.
@@ -65,7 +65,7 @@ from benchmarking.measure import (
 from benchmarking.report import Report
 
 DEFAULT_WORKDIR = Path("/tmp/octopus-pack-bench")
-TEST_DIR = Path(__file__).resolve().parent
+BENCH_DIR = Path(__file__).resolve().parent
 DELTA_MODULE = "bench_octodiff"
 ISSUE_CORPORA = ["stdlib", "node_modules"]
 ISSUE_REPEAT = 3
@@ -209,27 +209,27 @@ def load_average() -> str:
 
 
 def run_delta_benchmark(quick: bool) -> tuple[dict[str, object] | None, str]:
-    """test/bench_octodiff.py's numbers when it and octopus_pack.octodiff exist, else why not."""
+    """test/bench/bench_octodiff.py's numbers when it and octopus_pack.octodiff exist, else why not."""
     sys.path.insert(0, str(REPO_ROOT / "pipe"))
     try:
         importlib.import_module("octopus_pack.octodiff")
     except ImportError as error:
         return None, f"skipped: octopus_pack.octodiff is not importable ({error})"
-    if not (TEST_DIR / f"{DELTA_MODULE}.py").is_file():
-        return None, f"skipped: test/{DELTA_MODULE}.py does not exist"
+    if not (BENCH_DIR / f"{DELTA_MODULE}.py").is_file():
+        return None, f"skipped: test/bench/{DELTA_MODULE}.py does not exist"
     try:
         function = getattr(importlib.import_module(DELTA_MODULE), "run_delta_benchmark", None)
     except Exception as error:  # a half-written helper must not cost the packing results
-        return None, f"skipped: test/{DELTA_MODULE}.py does not import ({type(error).__name__}: {error})"
+        return None, f"skipped: test/bench/{DELTA_MODULE}.py does not import ({type(error).__name__}: {error})"
     if not callable(function):
-        return None, f"skipped: test/{DELTA_MODULE}.py has no run_delta_benchmark()"
+        return None, f"skipped: test/bench/{DELTA_MODULE}.py has no run_delta_benchmark()"
     size_mb = 64 if quick else 256
     log(f"delta: run_delta_benchmark(size_mb={size_mb}) ...")
     try:
         results = dict(function(size_mb=size_mb))
     except Exception as error:  # report it rather than lose the packing results above
         return None, f"failed: run_delta_benchmark raised {type(error).__name__}: {error}"
-    return results, f"test/{DELTA_MODULE}.py: run_delta_benchmark(size_mb={size_mb}), in this process"
+    return results, f"test/bench/{DELTA_MODULE}.py: run_delta_benchmark(size_mb={size_mb}), in this process"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Time octodiff on package-sized files: signature, delta (small change and no match at all), and patch.
 
-Usage: python3 test/bench_octodiff.py [SIZE_MB]   (default 256; the product target is a 256 MB delta in 5 s)
+Usage: python3 test/bench/bench_octodiff.py [SIZE_MB]   (default 256; the product target is a 256 MB delta in 5 s)
 
 The basis is a pseudo-zip: local-header-like records around entries that are either random (like deflated
 data) or text-like (compressible). The changed copy overwrites one region and inserts another, as a rebuilt
@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipe"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "pipe"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))  # octodiff_tools
 
 from octodiff_tools import apply_delta, build_signature
 from octopus_pack.octodiff import build_delta

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from bitbucket_clone import bitbucket_env, make_clone
 from fake_octopus.oidc import BitbucketStepTokens
-from test_pipe_push_native import bitbucket_env, make_clone
 
 pytestmark = pytest.mark.container
 

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from benchmarking.corpora import MIB, Corpus
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PIPE_ENTRY = REPO_ROOT / "pipe" / "pipe.py"
 
 # Our level names and the deflate level the reference tools use for the same intent.

@@ -1,4 +1,4 @@
-"""Run the fake Octopus server by hand: `cd test && python3 -m fake_octopus --port 8065` (Ctrl+C stops it)."""
+"""Run the fake Octopus server by hand: `cd test/fakes && python3 -m fake_octopus --port 8065` (Ctrl+C stops it)."""
 
 import argparse
 import signal
@@ -6,7 +6,7 @@ import sys
 import threading
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python3 test/fake_octopus`: make the package importable by name
+if __package__ in (None, ""):  # run as `python3 test/fakes/fake_octopus`: make the package importable by name
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fake_octopus import FakeOctopus

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import docker
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # test/: the container fixtures
+
 from fixtures_container import IMAGE_TAG, REPO_ROOT, WORK_ROOT, base_image_for
 
 MB = 1_000_000  # docker reports sizes in decimal megabytes
