@@ -1,16 +1,22 @@
 """Every documented variable, given bad values, stops the pipe with one line that names it: never a dump or a bug.
 
-Each case runs `python3 pipe/pipe.py` as Bitbucket would. The table must cover every variable the README's
-variables tables list (a new variable without bad values here fails test_every_documented_variable_is_covered).
+Every case runs in-process through the same two calls pipe.py makes before any output (config's settings_from,
+then pack's build_package for what only the packing can see) and checks the PipeError message that pipe.py
+prints as its closing line. A few cases, one per kind of line, also run `python3 pipe/pipe.py` as Bitbucket
+would, to prove the real output: that one line, exit code 1, no traceback. The table must cover every variable
+the README's variables tables list (a new variable without bad values here fails
+test_every_documented_variable_is_covered).
 """
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from fixtures_pipe import REPO_ROOT, run_pipe_natively
+from octopus_pack.config.settings import settings_from
+from octopus_pack.errors import PipeError
+from octopus_pack.pack.packager import build_package
 
 GOOD = {"ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src", "OUTPUT_PATH": "out"}
 NUPKG = {"FORMAT": "nupkg"}
@@ -115,31 +121,65 @@ def _tree(root: Path) -> list[tuple[str, int]]:
     return sorted((str(path.relative_to(root)), path.stat().st_size) for path in root.rglob("*"))
 
 
+def _stop_in_process(env: dict[str, str], cwd: Path) -> str:
+    """The message pipe.py would print: the settings, then the packing (some values only fail there)."""
+    with pytest.raises(PipeError) as stopped:
+        settings = settings_from(env, cwd)
+        if settings.pack:
+            build_package(settings.pack)
+    return str(stopped.value)
+
+
+def _check_message(name: str, change: dict[str, str], message: str) -> None:
+    assert name in message, message
+    assert "Unexpected error" not in message and "Validation errors" not in message, message
+    assert len(message) < 600, message
+    if name == "OCTOPUS_APIKEY":
+        assert "API-" not in message.replace("(API- followed", ""), "a key is never quoted"
+    if name == "OCTOPUS_ACCESS_TOKEN":
+        assert change[name] not in message and "ttttt" not in message, "a token is never quoted"
+
+
 @pytest.mark.parametrize(("name", "change"), CASES, ids=[f"{name}-{index}" for index, (name, _) in enumerate(CASES)])
-def test_a_bad_value_gives_one_line_naming_the_variable(clone, name, change):
+def test_a_bad_value_stops_with_a_message_naming_the_variable(clone, name, change):
     before = _tree(clone)
+    _check_message(name, change, _stop_in_process({**GOOD, **change}, clone))
+    assert _tree(clone) == before, "nothing may be written"
+
+
+# One case per kind of closing line: a plain setting, a masked key, a huge token, a control character that must
+# not break the line, and a value only the packing (selection, then publishing) can refuse.
+IN_A_CHILD_PROCESS = [("FORMAT", {"FORMAT": "tar"}),
+                      ("OCTOPUS_APIKEY", {**SERVER, "OCTOPUS_APIKEY": "API-lower"}),
+                      ("OCTOPUS_ACCESS_TOKEN", {**SERVER, "OCTOPUS_APIKEY": "", "OCTOPUS_ACCESS_TOKEN": "t" * 20000}),
+                      ("RELEASE_NOTES", {**NUPKG, "RELEASE_NOTES": "bell \x07"}),
+                      ("INCLUDE", {"INCLUDE": "../x"}),
+                      ("OUTPUT_PATH", {"OUTPUT_PATH": "src/app.js"})]
+
+
+@pytest.mark.parametrize(("name", "change"), IN_A_CHILD_PROCESS, ids=[name for name, _ in IN_A_CHILD_PROCESS])
+def test_the_pipe_prints_that_message_as_one_line_and_exits_1(clone, name, change):
+    assert (name, change) in CASES
+    before = _tree(clone)
+    message = _stop_in_process({**GOOD, **change}, clone)
     run = run_pipe_natively({**GOOD, **change}, clone, timeout=60)
     assert run.returncode == 1, run.output
     failures = [line for line in run.output.splitlines() if "✖" in line]
     assert len(failures) == 1, run.output
     line = re.sub(r"\x1b\[[0-9;]*m", "", failures[0])
-    assert line.startswith("✖ "), line
-    assert name in line, line
+    printable = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+                        for char in message)  # pipe.py escapes what would break the line
+    assert line == f"✖ {printable}", "the closing line is the settings' message as written"
     assert "Unexpected error" not in run.output and "Traceback" not in run.output, run.output
     assert "Validation errors" not in run.output, run.output
-    assert len(line) < 600, line
-    assert _tree(clone) == before, "nothing may be written"
-    if name == "OCTOPUS_APIKEY":
-        assert "API-" not in line.replace("(API- followed", ""), "a key is never quoted"
     if name == "OCTOPUS_ACCESS_TOKEN":
-        assert change[name] not in run.output and "ttttt" not in run.output, "a token is never quoted"
+        assert "ttttt" not in run.output, "a token is never quoted"
+    assert _tree(clone) == before, "nothing may be written"
 
 
 def test_the_same_words_mean_true_and_false_everywhere(clone):
     for word, expected in (("TRUE", True), ("Yes", True), ("on", True), ("1", True), ("False", False),
                            ("NO", False), ("off", False), ("0", False)):
-        env = {**GOOD, "DEBUG": word, "OVERWRITE": word, "PUSH_PACKAGE": word}
-        run = run_pipe_natively(env, clone)
-        assert run.returncode == 0, run.output
-        assert ("DEBUG: Resolved options" in run.output) is expected, word
-        os.remove(clone / "out" / "MyApp.1.0.0.zip")
+        settings = settings_from({**GOOD, **SERVER, "DEBUG": word, "OVERWRITE": word, "PUSH_PACKAGE": word}, clone)
+        assert settings.pack and settings.octopus
+        assert (settings.logging.debug, settings.pack.overwrite, settings.octopus.push_package) == (expected,) * 3, word
