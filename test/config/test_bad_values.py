@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from closing_lines import as_printed, stop_message
 from fixtures_pipe import REPO_ROOT, run_pipe_natively
 from octopus_pack.config.settings import settings_from
-from octopus_pack.errors import PipeError
-from octopus_pack.pack.packager import build_package
 
 GOOD = {"ID": "MyApp", "FORMAT": "zip", "VERSION": "1.0.0", "SOURCE_PATH": "src", "OUTPUT_PATH": "out"}
 NUPKG = {"FORMAT": "nupkg"}
@@ -121,15 +120,6 @@ def _tree(root: Path) -> list[tuple[str, int]]:
     return sorted((str(path.relative_to(root)), path.stat().st_size) for path in root.rglob("*"))
 
 
-def _stop_in_process(env: dict[str, str], cwd: Path) -> str:
-    """The message pipe.py would print: the settings, then the packing (some values only fail there)."""
-    with pytest.raises(PipeError) as stopped:
-        settings = settings_from(env, cwd)
-        if settings.pack:
-            build_package(settings.pack)
-    return str(stopped.value)
-
-
 def _check_message(name: str, change: dict[str, str], message: str) -> None:
     assert name in message, message
     assert "Unexpected error" not in message and "Validation errors" not in message, message
@@ -143,7 +133,7 @@ def _check_message(name: str, change: dict[str, str], message: str) -> None:
 @pytest.mark.parametrize(("name", "change"), CASES, ids=[f"{name}-{index}" for index, (name, _) in enumerate(CASES)])
 def test_a_bad_value_stops_with_a_message_naming_the_variable(clone, name, change):
     before = _tree(clone)
-    _check_message(name, change, _stop_in_process({**GOOD, **change}, clone))
+    _check_message(name, change, stop_message({**GOOD, **change}, clone))
     assert _tree(clone) == before, "nothing may be written"
 
 
@@ -161,15 +151,13 @@ IN_A_CHILD_PROCESS = [("FORMAT", {"FORMAT": "tar"}),
 def test_the_pipe_prints_that_message_as_one_line_and_exits_1(clone, name, change):
     assert (name, change) in CASES
     before = _tree(clone)
-    message = _stop_in_process({**GOOD, **change}, clone)
+    message = stop_message({**GOOD, **change}, clone)
     run = run_pipe_natively({**GOOD, **change}, clone, timeout=60)
     assert run.returncode == 1, run.output
     failures = [line for line in run.output.splitlines() if "✖" in line]
     assert len(failures) == 1, run.output
     line = re.sub(r"\x1b\[[0-9;]*m", "", failures[0])
-    printable = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-                        for char in message)  # pipe.py escapes what would break the line
-    assert line == f"✖ {printable}", "the closing line is the settings' message as written"
+    assert line == as_printed(message), "the closing line is the message as written, escaped where needed"
     assert "Unexpected error" not in run.output and "Traceback" not in run.output, run.output
     assert "Validation errors" not in run.output, run.output
     if name == "OCTOPUS_ACCESS_TOKEN":

@@ -1,5 +1,8 @@
 """docs/errors.md shows the exact lines the pipe prints: each row is produced here and compared verbatim.
 
+Every row is produced in-process (closing_lines: the settings, then the packing); three rows also run
+`python3 pipe/pipe.py` to show the printed line is the same.
+
 The README's short list of the commonest errors quotes rows of that table, word for word.
 
 Paths in the table are Bitbucket's clone folder, /opt/atlassian/pipelines/agent/build; the test's checkout
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from closing_lines import as_printed, stop_message
 from fixtures_pipe import REPO_ROOT, run_pipe_natively
 
 CLONE_IN_DOCS = "/opt/atlassian/pipelines/agent/build"
@@ -86,10 +90,19 @@ def clone(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def scenario_env(problem: str) -> dict[str, str]:
+    return {name: value for name, value in {**ARTICLE, **SCENARIOS[problem]}.items() if value is not None}
+
+
 @pytest.mark.parametrize("problem", list(SCENARIOS))
 def test_the_table_shows_the_exact_line(clone, problem):
-    env = {name: value for name, value in {**ARTICLE, **SCENARIOS[problem]}.items() if value is not None}
-    run = run_pipe_natively(env, clone)
+    line = as_printed(stop_message(scenario_env(problem), clone))
+    assert line.replace(str(clone), CLONE_IN_DOCS) == f"✖ {table_rows()[problem]}"
+
+
+@pytest.mark.parametrize("problem", ["A required variable is missing", "The package exists", "Text XML cannot hold"])
+def test_the_pipe_prints_that_line(clone, problem):
+    run = run_pipe_natively(scenario_env(problem), clone)
     assert run.returncode == 1, run.output
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in run.stdout.splitlines() if "✖" in line]
     assert len(lines) == 1, run.output
