@@ -2,7 +2,7 @@
 """The project's everyday commands, for a fresh machine with nothing but python3 and python3-venv.
 
     python3 dev.py sample           pack the bundled sample/ folder into out/Sample.Web.1.0.0.zip
-    python3 dev.py test [ARGS...]   run every test (ARGS go to pytest)
+    python3 dev.py test [ARGS...]   run every test, in two workers (ARGS go to pytest; -n 0: one process)
     python3 dev.py lint             ruff, mypy and hadolint
     python3 dev.py bench [ARGS...]  the packer benchmark (ARGS go to test/bench/benchmark.py), then the image benchmark
 
@@ -147,7 +147,15 @@ def test(args: list[str]) -> int:
     else:
         say("no Docker engine: the container tests will be skipped (see the 'docker-engine:' lines above)")
         env["OCTOPUS_PACK_NO_ENGINE"] = "ci-scripts/docker-engine.sh found no working engine and base image"
-    return run([str(VENV_PYTHON), "-m", "pytest", *args], env=env)
+    return run([str(VENV_PYTHON), "-m", "pytest", *parallel(args), *args], env=env)
+
+
+def parallel(args: list[str]) -> list[str]:
+    """Two pytest workers (pytest-xdist) unless ARGS choose: the suite mostly waits on child processes and sockets,
+    so two workers halve its time on two cores. `-n 0` runs everything in one process (for --pdb)."""
+    chooses = any(arg in ("-n", "--numprocesses", "--dist") or arg.startswith(("-n", "--numprocesses=", "--dist="))
+                  for arg in args)
+    return [] if chooses or "no:xdist" in args else ["-n", "2"]
 
 
 def lint(_: list[str]) -> int:
