@@ -111,6 +111,9 @@ class OidcProvider:
         self.access_token_lifetime = 3600  # seconds, as Octopus's expires_in
         self.token_endpoint_path = "/token/v1"  # relative to the server URL; the discovery document names it
         self.legacy_errors = False  # True: refusals as Octopus's {ErrorMessage, Errors} like older servers
+        # The next N exchanges accept a step token up to an hour past its expiry, as a server whose clock runs
+        # behind would: a test can then see a renewal refused without waiting for a token to run out.
+        self.lagging_exchanges = 0
 
     def add_service_account(self, identity: OidcIdentity, *, username: str = "bitbucket-deployer",
                             permissions: frozenset[str] = ALL_PERMISSIONS) -> str:
@@ -162,7 +165,9 @@ class OidcProvider:
             account = self.accounts.get(account_id)
         if account is None:
             raise ExchangeRefused("invalid_request", f"No service account has the ID '{account_id}'.")
-        claims = self._verified_claims(subject_token, account)
+        with self._lock:
+            lagging, self.lagging_exchanges = self.lagging_exchanges > 0, max(0, self.lagging_exchanges - 1)
+        claims = self._verified_claims(subject_token, account, leeway=3600 if lagging else 0)
         lifetime = int(self.access_token_lifetime)
         now = int(time.time())
         access_token = jwt.encode(
@@ -175,7 +180,7 @@ class OidcProvider:
             self._principals[access_token] = account.principal
         return access_token, lifetime
 
-    def _verified_claims(self, subject_token: str, account: ServiceAccount) -> dict[str, Any]:
+    def _verified_claims(self, subject_token: str, account: ServiceAccount, leeway: float = 0) -> dict[str, Any]:
         try:
             issuer = jwt.decode(subject_token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError as error:
@@ -190,7 +195,7 @@ class OidcProvider:
                 claims = jwt.decode(
                     subject_token, identity.public_key, algorithms=["RS256"], issuer=identity.issuer,
                     audience=identity.audience or account.service_account_id,
-                    options={"require": ["exp", "iss", "aud", "sub"]},
+                    options={"require": ["exp", "iss", "aud", "sub"]}, leeway=leeway,
                 )  # fmt: skip
             except jwt.ExpiredSignatureError:
                 problems.append("The subject token has expired.")
