@@ -152,10 +152,11 @@ def test(args: list[str]) -> int:
 
 def parallel(args: list[str]) -> list[str]:
     """Two pytest workers (pytest-xdist) unless ARGS choose: the suite mostly waits on child processes and sockets,
-    so two workers halve its time on two cores. `-n 0` runs everything in one process (for --pdb)."""
+    so two workers halve its time on two cores. The container tests keep to one worker (test/conftest.py), so the
+    image is built once. `-n 0` runs everything in one process (for --pdb)."""
     chooses = any(arg in ("-n", "--numprocesses", "--dist") or arg.startswith(("-n", "--numprocesses=", "--dist="))
                   for arg in args)
-    return [] if chooses or "no:xdist" in args else ["-n", "2"]
+    return [] if chooses or "no:xdist" in args else ["-n", "2", "--dist", "loadgroup"]
 
 
 def lint(_: list[str]) -> int:
