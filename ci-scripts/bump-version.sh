@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Release the pending changesets: new version in .changes/, CHANGELOG.md regenerated, and the version
-# bumped in pipe.yml, README.md and the Dockerfile's VERSION default (the image's version label).
-# In pipe.yml and README.md only "<image name>:<previous version>" (the image, as in docker://...)
+# bumped in pipe.yml, README.md, docs/*.md and the Dockerfile's VERSION default (the image's version label).
+# In pipe.yml and the Markdown files only "<image name>:<previous version>" (the image, as in docker://...)
 # and "<workspace>/<repository>:<previous version>" (the pipe as Bitbucket resolves it, from pipe.yml's
 # repository URL) are replaced, so other pipes' versions and unrelated X.Y.Z strings stay as they are.
 # Prints the new version on stdout.
@@ -48,7 +48,7 @@ semversioner changelog --template ci-scripts/changelog.md.j2 >CHANGELOG.md
 
 # \Q..\E takes the old reference literally; the lookarounds keep it from matching inside a longer
 # name (my-octopuspack/...) or version (1.2.30, 1.2.3.4, 1.2.3-beta); docker:// prefixes still match.
-for file in pipe.yml README.md; do
+for file in pipe.yml README.md docs/*.md; do
   [ -f "$file" ] || continue
   for name in "$image" "$pipe_ref"; do
     OLD="${name}:${previous}" NEW="${name}:${new}" \

@@ -19,6 +19,7 @@ git config user.name >/dev/null || identity+=(-c "user.name=octopus-pack release
 
 files=(.changes CHANGELOG.md pipe.yml Dockerfile)
 [ ! -f README.md ] || files+=(README.md)
+[ ! -d docs ] || files+=(docs)
 git add --all -- "${files[@]}"
 git "${identity[@]}" commit --quiet -m "Update files for new version '${version}' [skip ci]"
 git push origin "HEAD:refs/heads/${branch}"

@@ -37,6 +37,7 @@ def release_copy(tmp_path: Path) -> Path:
     shutil.copytree(REPO_ROOT / "ci-scripts", root / "ci-scripts")
     shutil.copy(REPO_ROOT / "pipe.yml", root / "pipe.yml")
     shutil.copy(REPO_ROOT / "Dockerfile", root / "Dockerfile")
+    shutil.copytree(REPO_ROOT / "docs", root / "docs")
     if (REPO_ROOT / ".changes").is_dir():
         shutil.copytree(REPO_ROOT / ".changes", root / ".changes")
         for pending in (root / ".changes" / "next-release").glob("*.json"):
@@ -84,6 +85,23 @@ def test_bump_updates_pipe_yml_readme_and_changelog(release_copy: Path) -> None:
     assert "Pack nupkg packages natively" in changelog
     assert f"\nARG VERSION={expected}\n" in (release_copy / "Dockerfile").read_text()
     assert not list((release_copy / ".changes").glob("next-release/*.json"))
+    docs = "".join(path.read_text() for path in (release_copy / "docs").glob("*.md"))
+    assert f"pipe: {PIPE_REFERENCE}:{old}" not in docs and f"pipe: {PIPE_REFERENCE}:{expected}" in docs
+
+
+def test_changelog_lists_breaking_changes_first_then_features_then_fixes(release_copy: Path) -> None:
+    add_change(release_copy, "patch", "A fix")
+    add_change(release_copy, "minor", "A feature")
+    done = run(["semversioner", "add-change", "--type", "minor", "--description", "A default changed",
+                "--attributes", "breaking=true"], release_copy)
+    assert done.returncode == 0, done.stderr
+
+    assert run(["bash", "ci-scripts/bump-version.sh"], release_copy).returncode == 0
+
+    newest = (release_copy / "CHANGELOG.md").read_text().split("\n## ")[1]
+    assert newest.split("\n", 1)[1].strip() == (
+        "### Breaking changes\n\n- A default changed\n\n### Features\n\n- A feature\n\n### Fixes\n\n- A fix"
+    )
 
 
 def test_bump_without_changeset_fails_and_changes_nothing(release_copy: Path) -> None:
@@ -360,6 +378,8 @@ def versions_everywhere(root: Path) -> dict[str, set[str]]:
         "README image references": set(re.findall(rf"(?<![\w.-]){re.escape(IMAGE_NAME)}:(\d[\w.+-]*)", readme)),
         "CHANGELOG.md newest section": set(changelog_sections[:1]),
         "Dockerfile VERSION default": set(re.findall(r"^ARG VERSION=(\S+)$", (root / "Dockerfile").read_text(), re.M)),
+        "docs/ pipe: lines": {line.rsplit(":", 1)[1] for doc in sorted((root / "docs").glob("*.md"))
+                              for line in re.findall(r"^\s*-?\s*pipe:\s*(\S+)\s*$", doc.read_text(), re.M)},
     }
 
 
