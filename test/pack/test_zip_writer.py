@@ -40,7 +40,7 @@ def make_files(folder: Path, contents: dict[str, bytes], mode: int = 0o644) -> l
 
 
 def write(path: Path, entries: list[ArchiveEntry], level=CompressionLevel.OPTIMAL, **options) -> Path:
-    with open(path, "wb") as out:
+    with open(path, "w+b") as out:
         write_zip(out, entries, level, **options)
     return path
 
@@ -187,8 +187,7 @@ def test_many_small_files_give_identical_bytes_whatever_the_thread_count(tmp_pat
         assert all(zf.read(name) == data for name, data in {**mixed, **files}.items())
 
 
-def test_entry_times_stay_right_when_more_timestamps_than_the_cache_holds(tmp_path, monkeypatch):
-    monkeypatch.setattr(zip_writer, "_DOS_CACHE_LIMIT", 2)
+def test_entry_times_stay_right_with_many_different_timestamps(tmp_path):
     stamps = [1_000_000_000 + 86_400 * day for day in range(6)] * 2
     entries = [ArchiveEntry(f"f{i}.txt", 1, stamp, 0o644, data=b"x") for i, stamp in enumerate(stamps)]
     with zipfile.ZipFile(write(tmp_path / "out.zip", entries)) as zf:
