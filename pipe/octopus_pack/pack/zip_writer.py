@@ -155,6 +155,8 @@ class _ZipStreamWriter:
         self.stats = ZipStats()
         self.sha256 = hashlib.sha256()
         self.sha1 = hashlib.sha1(usedforsecurity=False)
+        self.hashed = 0  # bytes hashed so far, from the start
+        self.read_back = memoryview(bytearray(_READ_BACK))
         # Central directory records wait in a small buffer that spills to a temporary file: memory must not
         # grow with the number of files.
         self.directory = bytearray()
@@ -198,6 +200,7 @@ class _ZipStreamWriter:
             assert isinstance(result, list)
             for entry, compressed in zip(unit.entries, result, strict=True):
                 self._write_small(entry, compressed)
+            self._hash_final_bytes()
             self.on_progress(len(unit.entries), sum(entry.size for entry in unit.entries))
             return
         entry = unit.entries[0]
@@ -212,6 +215,7 @@ class _ZipStreamWriter:
         self._write(payload)
         if unit.block == unit.blocks - 1:
             self._end_large(record, zip64)
+            self._hash_final_bytes()
         self.on_progress(1 if unit.block == unit.blocks - 1 else 0, raw_size)
 
     def _write_small(self, entry: ArchiveEntry, compressed: Compressed) -> None:
@@ -241,20 +245,22 @@ class _ZipStreamWriter:
         else:
             os.pwrite(fd, struct.pack("<III", record.crc, record.compressed, record.size), record.offset + 14)
         self._open_entry = None
-        self._hash_back(fd, record.offset)
         self._remember(record)
 
-    def _hash_back(self, fd: int, start: int) -> None:
-        """Hash the large entry just finished, read back from the page cache (its header changed after writing)."""
-        buffer = bytearray(_READ_BACK)
-        view = memoryview(buffer)
-        while start < self.offset:
-            count = os.preadv(fd, [view[: min(_READ_BACK, self.offset - start)]], start)
+    def _hash_final_bytes(self, everything: bool = False) -> None:
+        """Hash what is final (a large entry's header changes after its data), read back from the page cache a
+        MiB at a time: hashing each small write as it goes costs more than reading it back."""
+        if self._open_entry is not None or (self.offset - self.hashed < _READ_BACK and not everything):
+            return
+        self.out.flush()
+        view = self.read_back
+        while self.hashed < self.offset:
+            count = os.preadv(self.out.fileno(), [view[: min(_READ_BACK, self.offset - self.hashed)]], self.hashed)
             if not count:
-                raise OSError(f"the package ended at {start} bytes, expected {self.offset}")
+                raise OSError(f"the package ended at {self.hashed} bytes, expected {self.offset}")
             self.sha256.update(view[:count])
             self.sha1.update(view[:count])
-            start += count
+            self.hashed += count
 
     def _record(self, entry: ArchiveEntry, method: int) -> _Record:
         name, flags = _entry_name(entry.name)
@@ -288,9 +294,6 @@ class _ZipStreamWriter:
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         self.out.write(data)
         self.offset += len(data)
-        if self._open_entry is None:  # a large entry's bytes are hashed once its header is final
-            self.sha256.update(data)
-            self.sha1.update(data)
 
     def finish(self) -> None:
         """Write the central directory, with Zip64 records when sizes, offsets or counts overflow."""
@@ -311,7 +314,7 @@ class _ZipStreamWriter:
         entries = 0xFFFF if zip64 else count
         self._write(_END.pack(0x06054B50, 0, 0, entries, entries, _MARKER if zip64 else directory_size,
                               _MARKER if zip64 else directory_offset, 0))
-        self.out.flush()
+        self._hash_final_bytes(everything=True)
         self.stats.size = self.offset
         self.stats.sha256, self.stats.sha1 = self.sha256.hexdigest(), self.sha1.hexdigest()
 
@@ -330,12 +333,16 @@ def _entry_name(name: str) -> tuple[bytes, int]:
 
 
 def _central_header(record: _Record) -> bytes:
-    overflowing = [value for value in (record.size, record.compressed, record.offset) if value >= _ZIP64_LIMIT]
-    extra = struct.pack(f"<HH{len(overflowing)}Q", 1, 8 * len(overflowing), *overflowing) if overflowing else b""
-    version = 45 if overflowing else (20 if record.method == _DEFLATED else 10)
     external = (stat.S_IFREG | record.mode) << 16
+    if max(record.size, record.compressed, record.offset) < _ZIP64_LIMIT:  # nearly always: no extra field
+        version = 20 if record.method == _DEFLATED else 10
+        return _CENTRAL.pack(0x02014B50, 0x0300 | version, version, record.flags, record.method, record.dos_time,
+                             record.dos_date, record.crc, record.compressed, record.size, len(record.name), 0, 0, 0,
+                             0, external, record.offset) + record.name
+    overflowing = [value for value in (record.size, record.compressed, record.offset) if value >= _ZIP64_LIMIT]
+    extra = struct.pack(f"<HH{len(overflowing)}Q", 1, 8 * len(overflowing), *overflowing)
     return _CENTRAL.pack(
-        0x02014B50, 0x0300 | version, version, record.flags, record.method, record.dos_time, record.dos_date,
+        0x02014B50, 0x0300 | 45, 45, record.flags, record.method, record.dos_time, record.dos_date,
         record.crc, _fits(record.compressed), _fits(record.size), len(record.name),
         len(extra), 0, 0, 0, external, _fits(record.offset),
     ) + record.name + extra
