@@ -27,7 +27,7 @@ from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)
 
-_UNITS_AHEAD = 4  # units in flight per worker: enough to keep it busy while the writer catches up
+_UNITS_AHEAD = 2  # units in flight per worker: enough to keep it busy while the writer catches up
 _PR_SET_PDEATHSIG = 1
 
 Work = TypeVar("Work")

@@ -32,8 +32,8 @@ from octopus_pack.pack.compression import (
 from octopus_pack.pack.workers import WorkerPool, usable_cores
 
 BLOCK_SIZE = 1 << 20  # files above this are split into blocks compressed in parallel
-BATCH_BYTES = 256 << 10  # small files are read and compressed this many bytes at a time per unit
-BATCH_FILES = 64
+BATCH_BYTES = 1 << 20  # small files are read and compressed this many bytes at a time per unit
+BATCH_FILES = 256  # fewer, larger units: each costs a round trip through the pool
 _PROBE_BYTES = 64 << 10
 _DIRECTORY_BUFFER = 1 << 20
 _READ_BACK = 1 << 20
