@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, cast
 
 from octopus_pack.errors import PipeError
 from octopus_pack.pack.compression import (
@@ -195,16 +195,15 @@ class _ZipStreamWriter:
 
     # Writing: results come back in the order planned.
 
-    def consume(self, unit: _Unit, result: object) -> None:
+    def consume(self, unit: _Unit, result: list[Compressed] | Compressed) -> None:
         if unit.block is None:
-            assert isinstance(result, list)
-            for entry, compressed in zip(unit.entries, result, strict=True):
+            for entry, compressed in zip(unit.entries, cast(list[Compressed], result), strict=True):
                 self._write_small(entry, compressed)
             self._hash_final_bytes()
             self.on_progress(len(unit.entries), sum(entry.size for entry in unit.entries))
             return
         entry = unit.entries[0]
-        crc, raw_size, method, payload = result  # type: ignore[misc]
+        crc, raw_size, method, payload = cast(Compressed, result)
         if unit.block == 0:
             self._begin_large(entry, method)
         assert self._open_entry is not None  # _begin_large opened it with block 0
