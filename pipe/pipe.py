@@ -53,8 +53,8 @@ def main() -> None:
     if importlib.util.find_spec("bitbucket_pipes_toolkit") is None:  # a plain python3, not the .venv or the image
         _fail(_requirements_missing("bitbucket_pipes_toolkit"))
     try:
+        import octopus_pack.pack.packager  # noqa: F401 - the packing engine, with its requirements, loads here
         from octopus_pack.config.settings import debug_requested, read_environment, settings_from, typo_notices
-        from octopus_pack.pack.packager import HeadStart
     except ModuleNotFoundError as error:  # some requirements installed, not all
         _fail(_requirements_missing(error.name or "?"))
     env = read_environment()
