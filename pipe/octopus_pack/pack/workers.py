@@ -1,9 +1,11 @@
 """Run the zip writer's units of work on every usable core, and hand the results back in plan order.
 
 Processes, not threads: on a tree of small files most of the cost is Python work per file, under the GIL
-(docs/performance.md has the figures). The standard library's process pool runs the units; a bounded window of
-futures keeps memory flat and the results in plan order, so the archive's bytes do not depend on the number of
-workers. With one core, or where no process can start, the units run in this process.
+(docs/performance.md has the figures). Each worker has a pipe of its own and takes units in turn, so the results
+come back in plan order by reading the pipes in the same turn: no thread in this process competes with the writer
+for the GIL (concurrent.futures' pool has one, and cost the writer 10-20% on node_modules). A bounded window of
+units in flight keeps memory flat, and the archive's bytes do not depend on the number of workers. With one core,
+or where no process can start, the units run in this process.
 """
 
 import contextlib
@@ -12,14 +14,15 @@ import gc
 import logging
 import math
 import os
+import pickle
 import signal
 import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,11 +30,11 @@ from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)
 
-_UNITS_AHEAD = 2  # units in flight per worker: enough to keep it busy while the writer catches up
+_UNITS_AHEAD = 4  # units in flight per worker: enough to keep it busy while the writer catches up
+_SMALL_WORK = 64 << 10  # a unit this small always fits in the pipe's buffer: sending it cannot block for long
 _PR_SET_PDEATHSIG = 1
 
 Work = TypeVar("Work")
-Done = TypeVar("Done")
 
 
 class WorkerPool:
@@ -44,25 +47,28 @@ class WorkerPool:
     def __init__(self, runner: Callable[[Any], Any], count: int,
                  initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> None:
         self.runner = runner
-        self.count = count
-        self.executor: ProcessPoolExecutor | None = None
-        self.processes: list = []  # the workers' multiprocessing.Process objects, to say how one ended
+        self.workers: list[tuple[BaseProcess, Connection]] = []
         self.fallback: str | None = None  # why the work runs here: told when the work starts
         if count > 1 and sys.platform == "linux":  # fork: elsewhere unsafe or missing, and the pipe runs on Linux
+            context = get_context("fork")
             gc.freeze()  # what exists now stays out of the collectors' sight: no worker copies its pages for it
-            executor = ProcessPoolExecutor(count, get_context("fork"), _start_worker, (os.getpid(), initializer,
-                                                                                      initargs))
             try:
-                executor.submit(int)  # starts every worker now (fork starts them all on the first submit)
-                self.executor = executor
-                self.processes = list((getattr(executor, "_processes", None) or {}).values())
+                for _ in range(count):
+                    ours, theirs = context.Pipe()
+                    process = context.Process(target=_serve, args=(theirs, os.getpid(), runner, initializer,
+                                                                    initargs), daemon=True)
+                    try:
+                        process.start()
+                    finally:
+                        theirs.close()
+                    self.workers.append((process, ours))
             except OSError as error:  # a process or file limit: slower, but the package is the same
-                _stop(executor, list((getattr(executor, "_processes", None) or {}).values()))
+                self.close()
                 self.fallback = f"Cannot start packing worker processes ({error.strerror or error}): packing in " \
                                 "this process only."
             finally:
                 gc.unfreeze()
-        if self.executor is None and initializer is not None:
+        if not self.workers and initializer is not None:
             initializer(*initargs)
 
     def run_in_order(self, units: Iterable[tuple[Work, Any]]) -> Iterator[tuple[Work, Any]]:
@@ -70,54 +76,81 @@ class WorkerPool:
         if self.fallback:
             log.warning("%s", self.fallback)
             self.fallback = None
-        if self.executor is None:
+        if not self.workers:
             for unit, work in units:
                 yield unit, self.runner(work)
             return
-        in_flight: deque[tuple[Work, Future]] = deque()
-        try:
-            for unit, work in units:
-                if len(in_flight) >= _UNITS_AHEAD * self.count:
-                    yield self._next(in_flight)
-                in_flight.append((unit, self.executor.submit(_run, self.runner, work)))
-            while in_flight:
+        in_flight: deque[tuple[Work, Connection]] = deque()
+        for turn, (unit, work) in enumerate(units):
+            if len(in_flight) >= _UNITS_AHEAD * len(self.workers):
                 yield self._next(in_flight)
-        except BrokenProcessPool:
-            raise PipeError(f"A packing worker process stopped unexpectedly ({self._how_one_ended()}); nothing "
-                            "was written. If the step ran out of memory, give it more (size: 2x) and run it "
-                            "again.") from None
+            connection = self.workers[turn % len(self.workers)][1]
+            message = pickle.dumps(work, pickle.HIGHEST_PROTOCOL)
+            # A large unit could fill the pipe while its worker waits to hand back a large result: take that
+            # worker's results first, so neither side waits for the other.
+            while len(message) > _SMALL_WORK and any(busy is connection for _, busy in in_flight):
+                yield self._next(in_flight)
+            try:
+                connection.send_bytes(message)
+            except OSError:
+                raise self._broken(connection) from None
+            in_flight.append((unit, connection))
+        while in_flight:
+            yield self._next(in_flight)
 
-    @staticmethod
-    def _next(in_flight: deque[tuple[Work, Future]]) -> tuple[Work, Any]:
-        unit, future = in_flight.popleft()
-        return unit, future.result()
+    def _next(self, in_flight: deque[tuple[Work, Connection]]) -> tuple[Work, Any]:
+        unit, connection = in_flight.popleft()
+        try:
+            succeeded, result = pickle.loads(connection.recv_bytes())
+        except (EOFError, OSError):
+            raise self._broken(connection) from None
+        if not succeeded:
+            raise result
+        return unit, result
 
-    def _how_one_ended(self) -> str:
-        """The worker that ended on its own (the pool terminates the others), as 'pid N, killed by SIGKILL'."""
+    def _broken(self, connection: Connection) -> PipeError:
+        return PipeError(f"A packing worker process stopped unexpectedly ({self._how_one_ended(connection)}); "
+                         "nothing was written. If the step ran out of memory, give it more (size: 2x) and run it "
+                         "again.")
+
+    def _how_one_ended(self, connection: Connection) -> str:
+        """How the worker behind a broken pipe ended, as 'pid N, killed by SIGKILL'; then end the others."""
+        process = next(process for process, ours in self.workers if ours is connection)
+        process.join(5)  # its pipe closed as it exited: it is gone, or nearly
+        code = process.exitcode
         self.close()
-        for process in self.processes:
-            code = process.exitcode
-            if code is not None and code != -signal.SIGTERM:
-                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-                return f"pid {process.pid}, {how}"
-        return "its pid unknown"
+        if code is None:
+            return f"pid {process.pid}"
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        return f"pid {process.pid}, {how}"
 
     def close(self) -> None:
-        if self.executor is not None:
-            _stop(self.executor, self.processes)
-            self.executor = None
+        """End the workers now, whatever they are doing (the package is finished or abandoned), and reap them."""
+        workers, self.workers = self.workers, []
+        for process, connection in workers:
+            connection.close()
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+        for process, _ in workers:
+            with contextlib.suppress(OSError, ValueError, AssertionError):
+                process.join()
 
 
-def _stop(executor: ProcessPoolExecutor, processes: list) -> None:
-    """End the workers now, whatever they are doing (the package is finished or abandoned), and reap them."""
-    executor.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        with contextlib.suppress(OSError, ValueError):
-            process.kill()
-    for process in processes:
-        with contextlib.suppress(OSError, ValueError, AssertionError):
-            process.join()
-    executor.shutdown(wait=True)
+def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
+           initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """A worker: run each unit that arrives and send back (True, result), or (False, exception)."""
+    _start_worker(parent, initializer, initargs)
+    while True:
+        try:
+            work = pickle.loads(connection.recv_bytes())
+        except EOFError:  # the parent is done
+            return
+        try:
+            reply = pickle.dumps((True, runner(work)), pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # handed to the parent, which raises it in turn
+            error.add_note("".join(["Raised in a packing worker:\n", *traceback.format_tb(error.__traceback__)]))
+            reply = pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
+        connection.send_bytes(reply)
 
 
 def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
@@ -130,15 +163,6 @@ def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs
         os._exit(1)
     if initializer is not None:
         initializer(*initargs)
-
-
-def _run(runner: Callable[[Any], Any], work: Any) -> Any:
-    """Run one unit in a worker; an exception carries the worker's traceback as a note (shown with DEBUG)."""
-    try:
-        return runner(work)
-    except BaseException as error:
-        error.add_note("".join(["Raised in a packing worker:\n", *traceback.format_tb(error.__traceback__)]))
-        raise
 
 
 def usable_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:

@@ -53,6 +53,8 @@ _DOS_MAX = (2107, 12, 31, 23, 59, 58)
 
 ProgressCallback = Callable[[int, int], None]  # (files finished, bytes read) since the last call
 Compressed = tuple[int, int, int, bytes | bytearray | memoryview]  # CRC, size, method, payload
+# A batch's entries as (CRC, size, method, payload length) and their payloads joined: one pickle frame, not 256
+CompressedBatch = tuple[list[tuple[int, int, int, int]], bytes]
 
 
 class ArchiveEntry(NamedTuple):
@@ -195,10 +197,9 @@ class _ZipStreamWriter:
 
     # Writing: results come back in the order planned.
 
-    def consume(self, unit: _Unit, result: list[Compressed] | Compressed) -> None:
+    def consume(self, unit: _Unit, result: CompressedBatch | Compressed) -> None:
         if unit.block is None:
-            for entry, compressed in zip(unit.entries, cast(list[Compressed], result), strict=True):
-                self._write_small(entry, compressed)
+            self._write_batch(unit.entries, cast(CompressedBatch, result))
             self._hash_final_bytes()
             self.on_progress(len(unit.entries), sum(entry.size for entry in unit.entries))
             return
@@ -217,13 +218,27 @@ class _ZipStreamWriter:
             self._hash_final_bytes()
         self.on_progress(1 if unit.block == unit.blocks - 1 else 0, raw_size)
 
-    def _write_small(self, entry: ArchiveEntry, compressed: Compressed) -> None:
-        crc, size, method, payload = compressed
-        record = self._record(entry, method)
-        record.crc, record.size, record.compressed = crc, size, len(payload)
-        self._write(self._local_header(record, zip64=False))
-        self._write(payload)
-        self._remember(record)
+    def _write_batch(self, entries: list[ArchiveEntry], result: CompressedBatch) -> None:
+        """A batch's headers and data in one write. The writer is the one process that cannot run in parallel,
+        so the loop per small file is kept to what each needs: pack two headers, slice the data."""
+        sizes, payloads = result
+        view, start = memoryview(payloads), 0
+        pieces: list[bytes | memoryview] = []
+        offset = self.offset
+        for entry, (crc, size, method, length) in zip(entries, sizes, strict=True):
+            record = self._record(entry, method)
+            record.crc, record.size, record.compressed, record.offset = crc, size, length, offset
+            header = self._local_header(record, zip64=False)
+            pieces += (header, view[start:start + length])
+            start += length
+            offset += len(header) + length
+            self.directory += _central_header(record)
+            self.stats.raw_bytes += size
+            self.stats.stored_entries += method == _STORED
+        self.stats.entries += len(entries)
+        self.out.writelines(pieces)
+        self.offset = offset
+        self._spill_directory()
 
     def _begin_large(self, entry: ArchiveEntry, method: int) -> None:
         record = self._record(entry, method)
@@ -283,12 +298,15 @@ class _ZipStreamWriter:
 
     def _remember(self, record: _Record) -> None:
         self.directory += _central_header(record)
-        if len(self.directory) >= _DIRECTORY_BUFFER:
-            self.spilled.write(self.directory)
-            self.directory.clear()
+        self._spill_directory()
         self.stats.entries += 1
         self.stats.raw_bytes += record.size
         self.stats.stored_entries += record.method == _STORED
+
+    def _spill_directory(self) -> None:
+        if len(self.directory) >= _DIRECTORY_BUFFER:
+            self.spilled.write(self.directory)
+            self.directory.clear()
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         self.out.write(data)
@@ -374,10 +392,12 @@ def _set_deflater(deflater: Deflater | None) -> None:
     _deflater, _compress_whole = deflater, deflater.one_shot() if deflater else None
 
 
-def _run_unit(work: tuple) -> list[Compressed] | Compressed:
-    """A batch's entries, each as (CRC, size, method, payload), or one block of a large entry as one of those."""
+def _run_unit(work: tuple) -> CompressedBatch | Compressed:
+    """A batch's entries (CompressedBatch), or one block of a large entry as (CRC, size, method, payload)."""
     if work[0] == "batch":
-        return [_compress_small(path, data, size, _compress_whole) for path, data, size in work[1]]
+        results = [_compress_small(path, data, size, _compress_whole) for path, data, size in work[1]]
+        return [(crc, size, method, len(payload)) for crc, size, method, payload in results], \
+            b"".join(payload for _, _, _, payload in results)
     _, path, size, block, blocks, deflate = work
     return _compress_block(path, size, block, blocks, _deflater if deflate else None)
 
