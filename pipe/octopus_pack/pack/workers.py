@@ -3,7 +3,7 @@
 Processes, not threads: on a tree of small files most of the cost is Python work per file, under the GIL
 (docs/performance.md has the figures). Each worker has a pipe of its own and takes units in turn, so the results
 come back in plan order by reading the pipes in the same turn: no thread in this process competes with the writer
-for the GIL (concurrent.futures' pool has one, and cost the writer 10-20% on node_modules). A bounded window of
+for the GIL (concurrent.futures' pool has one: docs/performance.md measures what it cost). A bounded window of
 units in flight keeps memory flat, and the archive's bytes do not depend on the number of workers. With one core,
 or where no process can start, the units run in this process.
 """
