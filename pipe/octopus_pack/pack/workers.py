@@ -16,6 +16,7 @@ import math
 import os
 import pickle
 import signal
+import socket
 import sys
 import traceback
 from collections import deque
@@ -31,6 +32,7 @@ from octopus_pack.errors import PipeError
 log = logging.getLogger(__name__)
 
 _UNITS_AHEAD = 4  # units in flight per worker: enough to keep it busy while the writer catches up
+_RESULTS_BUFFER = 4 << 20  # a worker's finished results wait here, not in the worker, until the writer reads them
 _SMALL_WORK = 64 << 10  # a unit this small always fits in the pipe's buffer: sending it cannot block for long
 _PR_SET_PDEATHSIG = 1
 
@@ -55,6 +57,7 @@ class WorkerPool:
             try:
                 for _ in range(count):
                     ours, theirs = context.Pipe()
+                    _buffer_results(theirs)
                     process = context.Process(target=_serve, args=(theirs, os.getpid(), runner, initializer,
                                                                     initargs), daemon=True)
                     try:
@@ -134,6 +137,13 @@ class WorkerPool:
         for process, _ in workers:
             with contextlib.suppress(OSError, ValueError, AssertionError):
                 process.join()
+
+
+def _buffer_results(connection: Connection) -> None:
+    """Let a worker's results queue in its socket (up to the system's wmem_max) so that it starts its next unit
+    while the writer is busy with another worker's: with the default buffer, a batch's result does not fit."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(connection.fileno())) as end:
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RESULTS_BUFFER)
 
 
 def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
