@@ -9,7 +9,6 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -54,8 +53,8 @@ def main() -> None:
     if importlib.util.find_spec("bitbucket_pipes_toolkit") is None:  # a plain python3, not the .venv or the image
         _fail(_requirements_missing("bitbucket_pipes_toolkit"))
     try:
+        import octopus_pack.pack.packager  # noqa: F401 - the packing engine, with its requirements, loads here
         from octopus_pack.config.settings import debug_requested, read_environment, settings_from, typo_notices
-        from octopus_pack.pack.packager import HeadStart
     except ModuleNotFoundError as error:  # some requirements installed, not all
         _fail(_requirements_missing(error.name or "?"))
     env = read_environment()
@@ -64,12 +63,10 @@ def main() -> None:
     settings: Settings | None = None
     try:
         settings = settings_from(env, Path.cwd())
-        # the files are listed while the toolkit loads; PACKAGES alone packs nothing
-        with HeadStart(settings.pack) if settings.pack else nullcontext() as head_start:
-            from octopus_pack import runner
+        from octopus_pack import runner
 
-            pipe = runner.OctopusPackPipe(settings, env, head_start)
-            pipe.run()
+        pipe = runner.OctopusPackPipe(settings, env)
+        pipe.run()
     except PipeError as error:  # when the settings failed, a mistyped variable name may be the reason
         _fail(str(error), () if settings else typo_notices(env))
     except KeyboardInterrupt:

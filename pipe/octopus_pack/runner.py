@@ -13,7 +13,7 @@ from bitbucket_pipes_toolkit import Pipe
 
 from octopus_pack.config.settings import TOOLKIT_SCHEMA, Settings
 from octopus_pack.metadata import PIPE_YML
-from octopus_pack.pack.packager import HeadStart, build_package
+from octopus_pack.pack.packager import build_package
 from octopus_pack.package_result import PackageResult
 from octopus_pack.report import write_result_files
 
@@ -33,9 +33,8 @@ class Phase(Enum):
 class OctopusPackPipe(Pipe):
     """Builds the package from checked settings, reports it, and pushes it when an Octopus server is given."""
 
-    def __init__(self, settings: Settings, env: dict[str, str], head_start: HeadStart | None = None) -> None:
+    def __init__(self, settings: Settings, env: dict[str, str]) -> None:
         self.settings = settings
-        self.head_start = head_start
         self.phase = Phase.PREPARING
         self.package: PackageResult | None = None
         super().__init__(pipe_metadata_file=str(PIPE_YML), schema=TOOLKIT_SCHEMA, env=env)
@@ -64,7 +63,7 @@ class OctopusPackPipe(Pipe):
         with ExitStack() as later:
             destination = later.enter_context(_connect(settings)) if settings.octopus else None
             self.phase = Phase.PACKING
-            package = self.package = build_package(settings.pack, self.head_start)
+            package = self.package = build_package(settings.pack)
             self.phase = Phase.WRITTEN
             self.report((package, *settings.packages))
             if destination:

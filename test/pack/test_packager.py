@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from octopus_pack.errors import PipeError
-from octopus_pack.pack import packager, selection_job, zip_writer
+from octopus_pack.pack import zip_writer
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.nuget import NuspecMetadata
-from octopus_pack.pack.packager import EntryTimes, HeadStart, PackRequest, build_package
-from octopus_pack.pack.selection import VCS_FOLDERS, NeverPack, select_files
+from octopus_pack.pack.packager import EntryTimes, PackRequest, build_package
+from octopus_pack.pack.selection import VCS_FOLDERS
 
 
 def make_tree(base: Path, files: dict[str, bytes]) -> Path:
@@ -87,10 +87,10 @@ def test_a_failure_while_writing_leaves_nothing_behind_and_the_old_package_untou
     old_bytes = old.path.read_bytes()
     real = zip_writer._compress_small
 
-    def failing(entry, deflater):  # runs in a worker process: the error travels back to the writer
-        if entry.name == "f150.txt":
+    def failing(path, data, size, compress):  # runs in a worker process: the error travels back to the writer
+        if path.endswith("/f150.txt"):
             raise PipeError("disk on fire")
-        return real(entry, deflater)
+        return real(path, data, size, compress)
 
     monkeypatch.setattr(zip_writer, "_compress_small", failing)
     with pytest.raises(PipeError, match="disk on fire"):
@@ -192,29 +192,11 @@ def test_random_trees_round_trip_with_identical_content_and_modes(tmp_path_facto
 
 @pytest.fixture
 def two_cores(monkeypatch):
-    """Two cores whatever this machine has, so the files are really listed in another process."""
-    monkeypatch.setattr(packager, "usable_cores", lambda: 2)
+    """Two workers whatever this machine has, so the work really runs in other processes."""
     monkeypatch.setattr(zip_writer, "usable_cores", lambda: 2)
 
 
-def test_the_head_start_lists_the_files_in_another_process_with_the_same_result(tmp_path, two_cores, monkeypatch):
-    files = {f"dir{n % 7}/file{n}.txt": b"x" * n for n in range(300)} | {"日本/名前": b"u", "a+b": b""}
-    source = make_tree(tmp_path / "code", files)
-    request = zip_request(source, tmp_path / "out")
-    here = select_files(str(source), [], [], nuget_layout=False, never_pack=NeverPack())
-    ran_in = tmp_path / "ran-in"
-
-    def recording(*args, **kwargs):
-        ran_in.write_text(str(os.getpid()))
-        return select_files(*args, **kwargs)
-
-    monkeypatch.setattr(selection_job, "select_files", recording)  # before the fork: the other process has it too
-    with HeadStart(request) as head_start:
-        assert head_start.selection() == here
-    assert int(ran_in.read_text()) != os.getpid()
-
-
-def test_what_selection_logs_elsewhere_is_logged_here_once_at_the_level_asked_for(tmp_path, two_cores, caplog):
+def test_what_selection_logs_is_logged_once_at_the_level_asked_for(tmp_path, two_cores, caplog):
     source = make_tree(tmp_path / "repo", {"app.js": b"js", "out/MyCompany.MyApp.0.9.0.zip": b"old"})
     os.symlink("nowhere", source / "dangling")
     caplog.set_level(logging.INFO)
@@ -228,7 +210,7 @@ def test_what_selection_logs_elsewhere_is_logged_here_once_at_the_level_asked_fo
     assert caplog.text.count("dangling") == 1
 
 
-def test_a_selection_error_elsewhere_is_the_same_one_line_error(tmp_path, two_cores):
+def test_a_selection_error_with_workers_started_is_one_line_and_leaves_no_folder(tmp_path, two_cores):
     source = make_tree(tmp_path / "code", {"app.js": b"js"})
     with pytest.raises(PipeError, match=r"^INCLUDE names 'missing\.txt', which is not a file under SOURCE_PATH"):
         build_package(zip_request(source, tmp_path / "out", includes=["missing.txt"]))

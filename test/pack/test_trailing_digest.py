@@ -1,33 +1,30 @@
-"""The SHA-256 and SHA-1 computed while the package is written must equal plain hashes of the finished file."""
+"""The SHA-256 and SHA-1 the writer takes while it writes must equal plain hashes of the finished file."""
 
 import hashlib
 import os
-import threading
 
-from octopus_pack.pack.digest import TrailingDigests
+from octopus_pack.pack import zip_writer
+from octopus_pack.pack.compression import CompressionLevel
+from octopus_pack.pack.zip_writer import write_zip
+from test_zip_writer import make_files, text_bytes
 
 
-def test_the_trailing_digest_equals_hashing_the_finished_file(tmp_path):
+def test_the_digests_equal_hashing_the_finished_file(tmp_path):
+    """Large entries get their CRC and sizes patched into their headers after their data: hashed after that."""
+    entries = make_files(tmp_path / "src", {
+        "a.txt": text_bytes(3000), "large/text.log": text_bytes(2 * zip_writer.BLOCK_SIZE + 5, seed=3),
+        "b.bin": os.urandom(9000), "large/random.bin": os.urandom(zip_writer.BLOCK_SIZE + 1), "z.txt": b"",
+    })
     path = tmp_path / "package.zip"
-    with open(path, "w+b", buffering=1 << 16) as out:
-        digest = TrailingDigests(out.fileno())
-        for index in range(200):
-            out.write(os.urandom(5000 + index))
-            if index % 7 == 0:
-                digest.settle(out.tell() - 100)  # the last bytes may still be patched
-        out.flush()
-        os.pwrite(out.fileno(), b"patched", out.tell() - 50)
-        result = digest.finish(out.tell())
-    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert result.sha1 == hashlib.sha1(path.read_bytes()).hexdigest()
+    with open(path, "w+b") as out:
+        stats = write_zip(out, entries, CompressionLevel.OPTIMAL, workers=2)
+    assert stats.size == path.stat().st_size
+    assert stats.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert stats.sha1 == hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def test_stopping_does_not_wait_for_bytes_that_will_never_be_written(tmp_path):
-    with open(tmp_path / "abandoned.zip", "w+b", buffering=1 << 20) as out:
-        digest = TrailingDigests(out.fileno())
-        out.write(b"x" * 1000)  # stays in the buffer
-        digest.settle(1000)
-        stopper = threading.Thread(target=digest.stop)
-        stopper.start()
-        stopper.join(timeout=5)
-        assert not stopper.is_alive()
+def test_the_digests_of_an_empty_archive(tmp_path):
+    path = tmp_path / "empty.zip"
+    with open(path, "w+b") as out:
+        stats = write_zip(out, [], CompressionLevel.FAST, workers=1)
+    assert stats.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

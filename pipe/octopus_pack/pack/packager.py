@@ -6,7 +6,6 @@ import os
 import stat
 import time
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +14,6 @@ from urllib.parse import unquote
 from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.compression import CompressionLevel
-from octopus_pack.pack.digest import Digests, TrailingDigests
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.pack.publish import (
     PendingPackage,
@@ -24,11 +22,9 @@ from octopus_pack.pack.publish import (
     check_output_folder,
     output_fault,
 )
-from octopus_pack.pack.selection import NeverPack, Selection, SourceFile
-from octopus_pack.pack.selection_job import run_selection, selection_from, selection_work
+from octopus_pack.pack.selection import NeverPack, Selection, SourceFile, select_files
 from octopus_pack.pack.versions import octopus_can_parse_id
-from octopus_pack.pack.workers import OneOff, usable_cores
-from octopus_pack.pack.zip_writer import ArchiveEntry, ZipWorkers
+from octopus_pack.pack.zip_writer import ArchiveEntry, ZipStats, ZipWorkers
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
 from octopus_pack.sizes import format_size
@@ -82,37 +78,8 @@ class PackRequest:
         return f"{self.package_id}.{self.version}.{self.format}"
 
 
-class HeadStart:
-    """Packing begun as early as possible: the files being listed in a process of their own, the workers forked.
-
-    The pipe takes about 0.3 s to start, most of it importing the Bitbucket toolkit (requests, cerberus, yaml);
-    listing and stat-ing a node_modules tree of 27,000 files takes as long. Begun before the toolkit's import, the
-    two overlap on two cores. The listing process ends with the listing (its heap would otherwise stay), and the
-    workers are forked while this process is smallest. With one core the files are listed here, when asked for.
-    """
-
-    def __init__(self, request: PackRequest) -> None:
-        work = selection_work(str(request.source_path), request.includes, request.excludes,
-                              nuget_layout=request.format == "nupkg", never_pack=_never_pack(request))
-        self._listing = OneOff(run_selection, work, fork=usable_cores() > 1)
-        self.workers = ZipWorkers(request.compression, request.fixed_time)
-
-    def __enter__(self) -> "HeadStart":
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._listing.close()
-        self.workers.__exit__(*exc_info)
-
-    def selection(self) -> Selection:
-        return selection_from(self._listing.result())
-
-
-def build_package(request: PackRequest, head_start: HeadStart | None = None) -> PackageResult:
-    """Write {ID}.{VERSION}.{format} into the output folder; on any failure leave nothing behind.
-
-    head_start, when given, was begun with this same request.
-    """
+def build_package(request: PackRequest) -> PackageResult:
+    """Write {ID}.{VERSION}.{format} into the output folder; on any failure leave nothing behind."""
     _warn_about_id(request)
     target = request.output_path / request.file_name
     existing_folder = check_output_folder(request.output_path, str(request.output_path))
@@ -121,42 +88,34 @@ def build_package(request: PackRequest, head_start: HeadStart | None = None) -> 
         raise already_exists(target)
     log.info("Packing %s version %s...", request.package_id, request.version)
     _log_entry_times(request)
-    with nullcontext(head_start) if head_start else HeadStart(request) as started:
-        workers = started.workers
-        files = _chosen_files(request, started.selection())
+    with ZipWorkers(request.compression, request.fixed_time) as workers:  # before the file list: see ZipWorkers
+        selection = select_files(str(request.source_path), request.includes, request.excludes,
+                                 nuget_layout=request.format == "nupkg", never_pack=_never_pack(request))
+        files = _chosen_files(request, selection)
         entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
         total_bytes = sum(f.size for f in files)
         log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
                  format_size(total_bytes))
         try:
             make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
-            size, digests = _write_and_publish(request, workers, entries, len(files), total_bytes, target)
+            stats = _write_and_publish(request, workers, entries, len(files), total_bytes, target)
         except OSError as error:
             raise _fault(error, request) from None
     give_to_folder_owner(target)
-    return PackageResult(target, request.package_id, request.version, request.format, size, digests.sha256,
-                         len(files), digests.sha1)
+    return PackageResult(target, request.package_id, request.version, request.format, stats.size, stats.sha256,
+                         len(files), stats.sha1)
 
 
 def _write_and_publish(request: PackRequest, workers: ZipWorkers, entries: Iterator[ArchiveEntry], file_count: int,
-                       total_bytes: int, target: Path) -> tuple[int, Digests]:
+                       total_bytes: int, target: Path) -> ZipStats:
     """Write a file next to the target, hashing it as it goes, then give it the target's name."""
     pending = PendingPackage(request.output_path, request.file_name)
     try:
-        out = pending.out
-        digests = TrailingDigests(out.fileno())
-        try:
-            workers.write(out, entries, on_progress=PackingProgress(file_count, total_bytes).advance,
-                          on_settled=digests.settle)
-        except BaseException:
-            digests.stop()
-            raise
-        found = digests.finish(out.tell())
-        size = out.tell()
+        stats = workers.write(pending.out, entries, on_progress=PackingProgress(file_count, total_bytes).advance)
         pending.publish(target, request.overwrite)
     finally:
         pending.close()
-    return size, found
+    return stats
 
 
 def _fault(error: OSError, request: PackRequest) -> PipeError:

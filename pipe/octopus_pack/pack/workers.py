@@ -1,155 +1,178 @@
-"""Run the zip writer's units of work in forked worker processes, and hand the results back in plan order.
+"""Run the zip writer's units of work on every usable core, and hand the results back in plan order.
 
-Why processes, not threads: on a tree of small files most of the cost is Python work per file (open, read,
-CRC, one compressor call, headers), all under the GIL. In threads, every one of those calls hands the GIL over
-between a worker and the writer; on a real node_modules tree (26,767 files, 2 cores) whole runs with processes
-take 16% less time at `optimal` and 31% less at `fast`.
-
-How: the workers are forked before any work is planned, so they share none of the plan's objects (touching
-those would copy their pages into every worker). Each unit travels to one worker as a small pickled
-description through that worker's own pipe, and its result comes back through another, as a few integers and
-byte chunks. A unit goes to the worker with the least work outstanding; the writer reads results in plan
-order, so the archive's bytes do not depend on the number of workers. Work in flight is bounded (pipes of
-1 MiB, a few units per worker), and so is memory. A OneOff runs a single piece of work in a process that ends
-with it: listing the files, while the pipe itself is still starting.
-
-With one worker, or without fork (not Linux), the units run in this process.
+Processes, not threads: on a tree of small files most of the cost is Python work per file, under the GIL
+(docs/performance.md has the figures). Each worker has a pipe of its own and takes units in turn, so the results
+come back in plan order by reading the pipes in the same turn: no thread in this process competes with the writer
+for the GIL (concurrent.futures' pool has one: docs/performance.md measures what it cost). A bounded window of
+units in flight keeps memory flat, and the archive's bytes do not depend on the number of workers. With one core,
+or where no process can start, the units run in this process.
 """
 
 import contextlib
-import fcntl
+import ctypes
 import gc
 import logging
 import math
 import os
 import pickle
 import signal
-import struct
+import socket
 import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from octopus_pack.errors import PipeError
 
 log = logging.getLogger(__name__)
 
-Buffer = bytes | bytearray | memoryview
-
-_PIPE_CAPACITY = 1 << 20  # Linux's ceiling for an unprivileged F_SETPIPE_SZ
 _UNITS_AHEAD = 4  # units in flight per worker: enough to keep it busy while the writer catches up
-_RESULT_HEADER = struct.Struct("<BBB")  # status, then how many numbers and chunks follow
-_LENGTH = struct.Struct("<Q")
-_OK, _FAILED = 0, 1
+_RESULTS_BUFFER = 4 << 20  # a worker's finished results wait here, not in the worker, until the writer reads them
+_SMALL_WORK = 64 << 10  # a unit this small always fits in the pipe's buffer: sending it cannot block for long
+_PR_SET_PDEATHSIG = 1
 
-
-class Result(NamedTuple):
-    """A unit's result as it travels: a few integers, and chunks of bytes that each arrive as one piece.
-
-    A chunk is given as a list of parts, so a worker sends headers and payloads with one writev, uncopied.
-    """
-
-    numbers: tuple[int, ...]
-    chunks: list[list[Buffer]]
-
-
-class Received(NamedTuple):
-    """A Result as the writer gets it back: each chunk's parts joined."""
-
-    numbers: tuple[int, ...]
-    chunks: list[bytes]
-
-
-class Unit(Protocol):
-    """One unit of work: `work` is the picklable description a worker runs; `cost` weighs it for balancing."""
-
-    @property
-    def work(self) -> Any: ...
-
-    @property
-    def cost(self) -> int: ...
-
-
-AnyUnit = TypeVar("AnyUnit", bound=Unit)
-Runner = Callable[[Any], Result]
+Work = TypeVar("Work")
 
 
 class WorkerPool:
-    """Forks `count` workers that run `runner` (with one, or without fork, it runs here); close() ends them."""
+    """`count` worker processes that run `runner` on units of work; with one, or without fork, it runs here.
 
-    def __init__(self, runner: Runner, count: int) -> None:
+    The workers are started at once, while the caller is small (before the file list exists), so they share
+    none of the big objects made later. close() ends them.
+    """
+
+    def __init__(self, runner: Callable[[Any], Any], count: int,
+                 initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> None:
         self.runner = runner
-        self.forked = None
-        self.fallback: str | None = None  # why the work runs here: told when the work starts, not at fork time
-        if count > 1 and _can_fork():
-            gc.freeze()  # what exists now stays out of the collector's sight: no side copies its pages for it
+        self.workers: list[tuple[BaseProcess, Connection]] = []
+        self.fallback: str | None = None  # why the work runs here: told when the work starts
+        if count > 1 and sys.platform == "linux":  # fork: elsewhere unsafe or missing, and the pipe runs on Linux
+            context = get_context("fork")
+            gc.freeze()  # what exists now stays out of the collectors' sight: no worker copies its pages for it
             try:
-                self.forked = _ForkedWorkers(runner, count)
+                for _ in range(count):
+                    ours, theirs = context.Pipe()
+                    _buffer_results(theirs)
+                    process = context.Process(target=_serve, args=(theirs, os.getpid(), runner, initializer,
+                                                                    initargs), daemon=True)
+                    try:
+                        process.start()
+                    finally:
+                        theirs.close()
+                    self.workers.append((process, ours))
             except OSError as error:  # a process or file limit: slower, but the package is the same
-                gc.unfreeze()
+                self.close()
                 self.fallback = f"Cannot start packing worker processes ({error.strerror or error}): packing in " \
                                 "this process only."
+            finally:
+                gc.unfreeze()
+        if not self.workers and initializer is not None:
+            initializer(*initargs)
 
-    def run_in_order(self, units: Iterable[AnyUnit]) -> Iterator[tuple[AnyUnit, Received]]:
-        """(unit, result) for every unit, in the order given."""
+    def run_in_order(self, units: Iterable[tuple[Work, Any]]) -> Iterator[tuple[Work, Any]]:
+        """(unit, result) for every (unit, work) given, in that order; a unit's exception is raised in turn."""
         if self.fallback:
             log.warning("%s", self.fallback)
             self.fallback = None
-        if self.forked is not None:
-            yield from self.forked.run(units)
+        if not self.workers:
+            for unit, work in units:
+                yield unit, self.runner(work)
             return
-        for unit in units:
-            yield unit, _run_here(self.runner, unit.work)
-
-    def close(self) -> None:
-        if self.forked is not None:
-            self.forked.stop()
-            self.forked = None
-            gc.unfreeze()
-
-
-class OneOff:
-    """One piece of work in a process of its own, forked now, which ends when its result is taken.
-
-    For work whose memory should not outlive it: a process that walked a big tree keeps the heap it grew to, so
-    a packing worker that did the walk would hold about 7 MB more for the rest of the run. Where fork is
-    unavailable (or fork=False), the work runs here when its result is asked for.
-    """
-
-    def __init__(self, runner: Runner, work: Any, fork: bool = True) -> None:
-        self.runner, self.work = runner, work
-        self.forked: _ForkedWorkers | None = None
-        if fork and _can_fork():
+        in_flight: deque[tuple[Work, Connection]] = deque()
+        for turn, (unit, work) in enumerate(units):
+            if len(in_flight) >= _UNITS_AHEAD * len(self.workers):
+                yield self._next(in_flight)
+            connection = self.workers[turn % len(self.workers)][1]
+            message = pickle.dumps(work, pickle.HIGHEST_PROTOCOL)
+            # A large unit could fill the pipe while its worker waits to hand back a large result: take that
+            # worker's results first, so neither side waits for the other.
+            while len(message) > _SMALL_WORK and any(busy is connection for _, busy in in_flight):
+                yield self._next(in_flight)
             try:
-                self.forked = _ForkedWorkers(runner, 1)
-            except OSError:  # a process or file limit: the work runs here instead
-                return
-            self.forked.send_first(work)
+                connection.send_bytes(message)
+            except OSError:
+                raise self._broken(connection) from None
+            in_flight.append((unit, connection))
+        while in_flight:
+            yield self._next(in_flight)
 
-    def result(self) -> Received:
-        if self.forked is None:
-            return _run_here(self.runner, self.work)
+    def _next(self, in_flight: deque[tuple[Work, Connection]]) -> tuple[Work, Any]:
+        unit, connection = in_flight.popleft()
         try:
-            return self.forked.first_result()
-        finally:
-            self.close()
+            succeeded, result = pickle.loads(connection.recv_bytes())
+        except (EOFError, OSError):
+            raise self._broken(connection) from None
+        if not succeeded:
+            raise result
+        return unit, result
+
+    def _broken(self, connection: Connection) -> PipeError:
+        return PipeError(f"A packing worker process stopped unexpectedly ({self._how_one_ended(connection)}); "
+                         "nothing was written. If the step ran out of memory, give it more (size: 2x) and run it "
+                         "again.")
+
+    def _how_one_ended(self, connection: Connection) -> str:
+        """How the worker behind a broken pipe ended, as 'pid N, killed by SIGKILL'; then end the others."""
+        process = next(process for process, ours in self.workers if ours is connection)
+        process.join(5)  # its pipe closed as it exited: it is gone, or nearly
+        code = process.exitcode
+        self.close()
+        if code is None:
+            return f"pid {process.pid}"
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        return f"pid {process.pid}, {how}"
 
     def close(self) -> None:
-        if self.forked is not None:
-            self.forked.stop()
-            self.forked = None
+        """End the workers now, whatever they are doing (the package is finished or abandoned), and reap them."""
+        workers, self.workers = self.workers, []
+        for process, connection in workers:
+            connection.close()
+            with contextlib.suppress(OSError, ValueError):
+                process.kill()
+        for process, _ in workers:
+            with contextlib.suppress(OSError, ValueError, AssertionError):
+                process.join()
 
 
-def _run_here(runner: Runner, work: Any) -> Received:
-    numbers, chunks = runner(work)
-    return Received(numbers, [b"".join(parts) for parts in chunks])
+def _buffer_results(connection: Connection) -> None:
+    """Let a worker's results queue in its socket (up to the system's wmem_max) so that it starts its next unit
+    while the writer is busy with another worker's: with the default buffer, a batch's result does not fit."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(connection.fileno())) as end:
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RESULTS_BUFFER)
 
 
-def _can_fork() -> bool:
-    """Linux only: elsewhere fork is unsafe or missing, and the pipe runs on Linux anyway."""
-    return sys.platform == "linux" and hasattr(os, "fork")
+def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
+           initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """A worker: run each unit that arrives and send back (True, result), or (False, exception)."""
+    _start_worker(parent, initializer, initargs)
+    while True:
+        try:
+            work = pickle.loads(connection.recv_bytes())
+        except EOFError:  # the parent is done
+            return
+        try:
+            reply = pickle.dumps((True, runner(work)), pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # handed to the parent, which raises it in turn
+            error.add_note("".join(["Raised in a packing worker:\n", *traceback.format_tb(error.__traceback__)]))
+            reply = pickle.dumps((False, error), pickle.HIGHEST_PROTOCOL)
+        connection.send_bytes(reply)
+
+
+def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """In each worker: the parent decides what a signal means, and its death ends the worker too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):  # Linux's prctl: killed with the parent, even by SIGKILL
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def usable_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
@@ -176,182 +199,3 @@ def _cpu_quota(root: Path) -> float | None:
         return int(quota) / int(period)
     except (OSError, ValueError, ZeroDivisionError):
         return None
-
-
-class _Worker:
-    """The parent's side of one worker: its pid, where work goes, where results come from, what is pending."""
-
-    def __init__(self, pid: int, work_fd: int, results: BinaryIO) -> None:
-        self.pid = pid
-        self.work_fd = work_fd
-        self.results = results
-        self.pending_cost = 0
-        self.pending_bytes = 0  # descriptions it may not have read yet: must stay below the pipe's capacity
-
-
-class _ForkedWorkers:
-    def __init__(self, runner: Runner, count: int) -> None:
-        self.workers: list[_Worker] = []
-        self.capacity = _PIPE_CAPACITY
-        try:
-            for _ in range(count):
-                self._fork_one(runner)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _fork_one(self, runner: Runner) -> None:
-        work_read, work_write = os.pipe()
-        result_read, result_write = os.pipe()
-        for fd in (work_write, result_write):
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_CAPACITY)
-            except OSError:  # a lower limit or the per-user pipe quota: the default capacity works too
-                self.capacity = min(self.capacity, fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
-        pid = os.fork()
-        if pid == 0:  # the worker: never returns into the caller's stack
-            status = 1
-            try:
-                os.close(work_write)
-                os.close(result_read)
-                for worker in self.workers:  # the other workers' pipes belong to the parent
-                    os.close(worker.work_fd)
-                    os.close(worker.results.fileno())
-                _serve(runner, os.fdopen(work_read, "rb", buffering=_PIPE_CAPACITY), result_write)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(work_read)
-        os.close(result_write)
-        self.workers.append(_Worker(pid, work_write, os.fdopen(result_read, "rb", buffering=_PIPE_CAPACITY)))
-
-    def send_first(self, work: Any) -> None:
-        """For a single worker that runs a single piece of work: send it."""
-        self._send(self.workers[0], self._message(work))
-
-    def first_result(self) -> Received:
-        return self._receive(self.workers[0])
-
-    def run(self, units: Iterable[AnyUnit]) -> Iterator[tuple[AnyUnit, Received]]:
-        in_flight: deque[tuple[AnyUnit, _Worker, int]] = deque()
-        limit = _UNITS_AHEAD * len(self.workers)
-        for unit in units:
-            message = self._message(unit.work)
-            worker = self._least_loaded()
-            while in_flight and (len(in_flight) >= limit
-                                 or worker.pending_bytes + len(message) > self.capacity // 2):
-                yield self._deliver(in_flight.popleft())
-            self._send(worker, message)
-            worker.pending_cost += unit.cost
-            worker.pending_bytes += len(message)
-            in_flight.append((unit, worker, len(message)))
-        while in_flight:
-            yield self._deliver(in_flight.popleft())
-
-    @staticmethod
-    def _message(work: Any) -> bytes:
-        description = pickle.dumps(work, protocol=pickle.HIGHEST_PROTOCOL)
-        return _LENGTH.pack(len(description)) + description
-
-    def _least_loaded(self) -> _Worker:
-        return min(self.workers, key=lambda candidate: candidate.pending_cost)
-
-    def _send(self, worker: _Worker, message: bytes) -> None:
-        try:
-            _write_all(worker.work_fd, [message])
-        except BrokenPipeError:
-            raise self._stopped(worker) from None
-
-    def _deliver(self, flight: tuple[AnyUnit, _Worker, int]) -> tuple[AnyUnit, Received]:
-        unit, worker, message_bytes = flight
-        result = self._receive(worker)
-        worker.pending_cost -= unit.cost
-        worker.pending_bytes -= message_bytes
-        return unit, result
-
-    def _receive(self, worker: _Worker) -> Received:
-        status, numbers, chunks = _RESULT_HEADER.unpack(self._exactly(worker, _RESULT_HEADER.size))
-        if status == _FAILED:
-            (length,) = _LENGTH.unpack(self._exactly(worker, _LENGTH.size))
-            raise pickle.loads(self._exactly(worker, length))
-        values = struct.unpack(f"<{numbers}q{chunks}Q", self._exactly(worker, 8 * (numbers + chunks)))
-        return Received(values[:numbers], [self._exactly(worker, length) for length in values[numbers:]])
-
-    def _exactly(self, worker: _Worker, length: int) -> bytes:
-        data = worker.results.read(length)
-        if len(data) != length:
-            raise self._stopped(worker)
-        return data
-
-    def _stopped(self, worker: _Worker) -> PipeError:
-        return PipeError(f"A packing worker process stopped unexpectedly ({self._how_it_ended(worker)}); nothing "
-                         "was written. If the step ran out of memory, give it more (size: 2x) and run it again.")
-
-    @staticmethod
-    def _how_it_ended(worker: _Worker) -> str:
-        try:
-            _, status = os.waitpid(worker.pid, 0)
-        except ChildProcessError:
-            return f"pid {worker.pid}"
-        pid, worker.pid = worker.pid, 0
-        if os.WIFSIGNALED(status):
-            return f"pid {pid}, killed by {signal.Signals(os.WTERMSIG(status)).name}"
-        return f"pid {pid}, exit status {os.WEXITSTATUS(status)}"
-
-    def stop(self) -> None:
-        """Close the pipes (a worker still reading or writing stops), end the workers and reap them."""
-        for worker in self.workers:
-            with contextlib.suppress(OSError):
-                os.close(worker.work_fd)
-            worker.results.close()
-        for worker in self.workers:
-            if worker.pid:
-                with contextlib.suppress(ProcessLookupError, ChildProcessError):
-                    os.kill(worker.pid, signal.SIGKILL)
-                    os.waitpid(worker.pid, 0)
-        self.workers.clear()
-
-
-def _serve(runner: Runner, work: BinaryIO, fd: int) -> None:
-    """The worker's loop: run each description it is sent, and write back its result or the exception it raised."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # the parent decides what an interruption means
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    failed = False
-    while header := work.read(_LENGTH.size):
-        (length,) = _LENGTH.unpack(header)
-        description = work.read(length)
-        if failed:  # keep reading until the parent, which raises the failure in plan order, closes the pipe
-            continue
-        try:
-            numbers, chunks = runner(pickle.loads(description))
-        except BaseException as error:
-            data = _pickled(error)
-            _write_all(fd, [_RESULT_HEADER.pack(_FAILED, 0, 0), _LENGTH.pack(len(data)), data])
-            failed = True
-            continue
-        lengths = [sum(len(part) for part in parts) for parts in chunks]
-        head = _RESULT_HEADER.pack(_OK, len(numbers), len(chunks)) + struct.pack(
-            f"<{len(numbers)}q{len(chunks)}Q", *numbers, *lengths)
-        _write_all(fd, [head, *(part for parts in chunks for part in parts)])
-
-
-def _pickled(error: BaseException) -> bytes:
-    """The exception for the parent to raise, with the worker's traceback as a note (shown with DEBUG)."""
-    error.add_note("".join(["Raised in a packing worker:\n", *traceback.format_tb(error.__traceback__)]))
-    try:
-        return pickle.dumps(error)
-    except Exception:  # an exception that cannot travel: send its text instead
-        return pickle.dumps(RuntimeError("".join(traceback.format_exception(error))))
-
-
-def _write_all(fd: int, parts: list[Buffer]) -> None:
-    """writev until every byte is in the pipe (a blocking pipe takes all, unless a signal cuts it short)."""
-    views = [memoryview(part).cast("B") for part in parts if len(part)]
-    first = 0
-    while first < len(views):
-        written = os.writev(fd, views[first:first + 1024])
-        while first < len(views) and written >= len(views[first]):
-            written -= len(views[first])
-            first += 1
-        if written:
-            views[first] = views[first][written:]

@@ -28,7 +28,7 @@ PIPE_ENTRY = REPO_ROOT / "pipe" / "pipe.py"
 DEFLATE_LEVELS = {"optimal": 6, "fast": 1}
 SEVEN_ZIP_LEVELS = {"optimal": 5, "fast": 1}  # 7-Zip's own "normal" and "fastest"
 # Rows that isolate one effect each: our pipe with one thing taken away (see PIPE_VARIANTS).
-ISOLATING_TOOLS = ("pipe-one-worker", "pipe-store-nothing", "pipe-no-libdeflate")
+ISOLATING_TOOLS = ("pipe-one-worker", "pipe-store-nothing", "pipe-no-libdeflate", "pipe-no-isal")
 TOOL_NAMES = ("pipe-zip", "pipe-nupkg", *ISOLATING_TOOLS, "zip", "7z", "zipfile")
 PACKAGE_VERSION = "1.0.0"
 RUN_TIMEOUT_S = 1800
@@ -61,6 +61,9 @@ elif variant == "store-nothing":
 elif variant == "no-libdeflate":
     from octopus_pack.pack import compression
     compression._libdeflate = None
+elif variant == "no-isal":
+    from octopus_pack.pack import compression
+    compression._isal = None
 else:
     sys.exit(f"unknown variant {variant}")
 runpy.run_path(pipe_entry, run_name="__main__")
@@ -69,6 +72,7 @@ PIPE_VARIANTS = {
     "pipe-one-worker": ("one-worker", "pipe zip, 1 worker"),
     "pipe-store-nothing": ("store-nothing", "pipe zip, deflate all"),
     "pipe-no-libdeflate": ("no-libdeflate", "pipe zip, zlib-ng only"),
+    "pipe-no-isal": ("no-isal", "pipe zip, no ISA-L"),
 }
 
 
