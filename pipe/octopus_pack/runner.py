@@ -19,6 +19,7 @@ from octopus_pack.report import write_result_files
 
 if TYPE_CHECKING:
     from octopus_pack.octopus.push_list import Pushed
+    from octopus_pack.octopus.push_result import PackageOutcome
 
 
 class Phase(Enum):
@@ -79,7 +80,7 @@ class OctopusPackPipe(Pipe):
             to = (f" and pushed it with {more} more package{'s' if more != 1 else ''} to {settings.octopus.server}: "
                   f"{tally(pushed)}")
         elif settings.octopus:
-            to = f" and pushed it to {settings.octopus.server}"
+            to = _pushed_one(pushed[0].result.package.outcome, settings.octopus.server)
         self.success(f"Packaging successful. Created package {shown} ({package.file_count} files, "
                      f"{package.size:,} bytes){to}.")
 
@@ -130,6 +131,18 @@ class OctopusPackPipe(Pipe):
                     f"on disk, but Octopus may not have it{listed} or its build information; run the step again to "
                     "push.")
         return f"{how} after the package was written: {package.path} is complete (SHA-256 {package.sha256})."
+
+
+def _pushed_one(outcome: "PackageOutcome", server: str) -> str:
+    """The end of the closing line after one package's push: what Octopus now holds, in a few words."""
+    from octopus_pack.octopus.push_result import PackageOutcome
+
+    return {
+        PackageOutcome.UPLOADED: f" and pushed it to {server}",
+        PackageOutcome.IDENTICAL: f"; {server} already held identical content, so nothing was uploaded",
+        PackageOutcome.KEPT: f"; {server} kept the other content it holds under this version (IgnoreIfExists)",
+        PackageOutcome.SKIPPED: f" and pushed its build information to {server}",
+    }[outcome]
 
 
 def _connect(settings: Settings) -> AbstractContextManager:

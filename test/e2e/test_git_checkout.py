@@ -3,6 +3,7 @@ same commit from a fresh clone gives the same bytes by default (so FailIfExists 
 
 import calendar
 import os
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -176,6 +177,12 @@ def test_a_rerun_from_a_fresh_clone_finds_identical_content_in_octopus_and_uploa
         assert runs[-1].returncode == 0, runs[-1].output
     assert "Octopus already holds identical content for Webshop.1.0.0.18.zip" in runs[1].output
     assert "nothing to upload" in runs[1].output
+    first, rerun = ([re.sub(r"\x1b\[[0-9;]*m", "", line) for line in run.output.splitlines() if "✔" in line]
+                    for run in runs)
+    assert first == [f"✔ Packaging successful. Created package ./out/Webshop.1.0.0.18.zip (6 files, 695 bytes) and "
+                     f"pushed it to {octopus.url}."]
+    assert rerun == [f"✔ Packaging successful. Created package ./out/Webshop.1.0.0.18.zip (6 files, 695 bytes); "
+                     f"{octopus.url} already held identical content, so nothing was uploaded."]
     assert len(octopus.requests_of("upload")) == 1
     assert not octopus.requests_of("delta-upload")
     stored = octopus.package_bytes("Webshop", "1.0.0.18")
