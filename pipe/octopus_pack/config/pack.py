@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from octopus_pack.config import values, variables
+from octopus_pack.config import notices, values, variables
 from octopus_pack.config.bitbucket import bitbucket_build_from
+from octopus_pack.config.notices import Notice
 from octopus_pack.config.octo_options import OctoOptions, parse_octo_options
 from octopus_pack.config.variables import DEFAULT_DESCRIPTION
 from octopus_pack.errors import PipeError
@@ -20,7 +21,6 @@ from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.packager import EntryTimes, PackageFormat, PackRequest
 from octopus_pack.pack.versions import validate_version, validate_zip_id
 
-log = logging.getLogger(__name__)
 Chosen = TypeVar("Chosen")
 
 FORMATS = {"zip": PackageFormat.ZIP, "nupkg": PackageFormat.NUPKG, "nuget": PackageFormat.NUPKG}
@@ -53,7 +53,7 @@ def extra_args(env: Mapping[str, str]) -> list[str]:
                         "example EXTRA_ARGS: ['--description', 'text with spaces'].") from None
 
 
-def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
+def pack_settings_from(env: Mapping[str, str], cwd: Path, found: list[Notice]) -> PackSettings:
     """Validate every packing input and resolve defaults the way octo did; raise PipeError on the first problem."""
     package_id = variables.required(env, "ID")
     package_format = _format(variables.required(env, "FORMAT"))
@@ -67,7 +67,8 @@ def pack_settings_from(env: Mapping[str, str], cwd: Path) -> PackSettings:
                         "pack, relative to the repository, for example '.' or 'dist'.")
     # NuGet's rules for the ID and the metadata are the NuspecMetadata's own (pack/nuget.py); a zip's ID only
     # has to be a file name. Checked here, so a bad one stops the run before any connection or packing.
-    metadata = _metadata(env, octo, package_id, version, cwd) if package_format is PackageFormat.NUPKG else None
+    metadata = _metadata(env, octo, package_id, version, cwd, found) \
+        if package_format is PackageFormat.NUPKG else None
     if metadata is None:
         validate_zip_id(package_id)
     request = PackRequest(
@@ -130,8 +131,8 @@ def _text(env: Mapping[str, str], name: str, octo_value: str | None, option: str
     return chosen
 
 
-def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, version: str,
-              cwd: Path) -> nuget.NuspecMetadata:
+def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, version: str, cwd: Path,
+              found: list[Notice]) -> nuget.NuspecMetadata:
     """The nuspec fields, with octo's defaults: author USERNAME@USERDOMAIN, its stock description."""
     authors = list(dict.fromkeys(a.strip() for a in values.array(env, "AUTHORS") + octo.authors if a.strip()))
     if not authors:
@@ -139,19 +140,20 @@ def _metadata(env: Mapping[str, str], octo: OctoOptions, package_id: str, versio
     title = (_text(env, "TITLE", octo.title, "--title") or "").strip() or None
     description = (_text(env, "DESCRIPTION", octo.description, "--description") or "").strip()
     release_notes = _release_notes(_text(env, "RELEASE_NOTES", octo.release_notes, "--releaseNotes"),
-                                   _text(env, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile"), cwd)
+                                   _text(env, "RELEASE_NOTES_FILE", octo.release_notes_file, "--releaseNotesFile"), cwd,
+                                   found)
     return nuget.NuspecMetadata(package_id, version, tuple(authors), description or DEFAULT_DESCRIPTION, title,
                                 release_notes)
 
 
-def _release_notes(notes: str | None, notes_file: str | None, cwd: Path) -> str | None:
+def _release_notes(notes: str | None, notes_file: str | None, cwd: Path, found: list[Notice]) -> str | None:
     """octo joins the file's text and the notes with a newline; a missing file is only a warning, as in octo."""
-    text = _read_release_notes_file(notes_file, cwd) if notes_file else None
+    text = _read_release_notes_file(notes_file, cwd, found) if notes_file else None
     combined = "\n".join(part for part in (text, notes) if part is not None)
     return combined.strip() or None
 
 
-def _read_release_notes_file(notes_file: str, cwd: Path) -> str | None:
+def _read_release_notes_file(notes_file: str, cwd: Path, found: list[Notice]) -> str | None:
     """A regular UTF-8 file of at most 1 MiB: a device (/dev/zero) or a huge file is refused before reading it all."""
     shown = values.quoted(notes_file)
     try:
@@ -161,7 +163,7 @@ def _read_release_notes_file(notes_file: str, cwd: Path) -> str | None:
                                 "file, relative to the repository.")
             data = stream.read(MAX_RELEASE_NOTES_FILE_BYTES + 1)
     except FileNotFoundError:
-        log.warning(f"The release notes file '{notes_file}' could not be found; packing without it.")
+        found.append(notices.warning(f"The release notes file '{notes_file}' could not be found; packing without it."))
         return None
     except IsADirectoryError:
         raise PipeError(f"RELEASE_NOTES_FILE {shown} is a folder: give the path of a UTF-8 text file, relative to "

@@ -75,8 +75,8 @@ def settings_from(env: Mapping[str, str], cwd: Path) -> Settings:
     """Check every variable (the required ones first) and build the Settings; PipeError names the first problem."""
     debug = variables.boolean(env, "DEBUG")
     patterns = package_patterns(env)
-    pack = None if push_only(env, patterns) else pack_settings_from(env, cwd)
     found = typo_notices(env)
+    pack = None if push_only(env, patterns) else pack_settings_from(env, cwd, found)
     octopus = octopus_settings_from(env, found)
     if patterns and octopus is None:
         raise PipeError(_nowhere_to_push(env))
