@@ -1,6 +1,6 @@
 """The pipe's run, on the Bitbucket Pipes toolkit: build the package, report it, push it when a server is given.
 
-Imported only once packing has a head start (pipe.py): the toolkit's imports take about a quarter of a second.
+Imported by pipe.py only once the settings are read and checked, so a bad value never waits for the toolkit.
 """
 
 import logging
