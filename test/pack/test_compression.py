@@ -9,14 +9,6 @@ from octopus_pack.pack import compression
 from octopus_pack.pack.compression import CompressionLevel, deflater_for
 
 
-@pytest.mark.parametrize("length", [0, 1, 7, 1000, 1 << 20, 12_345_678])
-def test_the_pure_python_crc32_combine_matches_zlib(length):
-    first, second = os.urandom(100), os.urandom(min(length, 4096)) * (length // 4096 + 1)
-    second = second[:length]
-    combined = compression._python_crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
-    assert combined == zlib.crc32(first + second)
-
-
 @pytest.mark.parametrize("level", [CompressionLevel.FAST, CompressionLevel.OPTIMAL])
 def test_blocks_primed_with_history_join_into_one_deflate_stream(level):
     deflater = deflater_for(level)

@@ -1,4 +1,4 @@
-"""Raw-deflate backends for the zip writer: the fastest deterministic one per level, with a stock-zlib fallback.
+"""Raw-deflate backends for the zip writer: the fastest deterministic one per level.
 
 Reproducible packages (SOURCE_DATE_EPOCH) need the same bytes for the same input on every run, machine and
 number of workers, so they use only zlib-ng and libdeflate. ISA-L, twice as fast at `fast`, compresses only
@@ -9,13 +9,7 @@ by two threads (before the workers were processes), its output for some small fi
 Large files stream through zlib-ng: blocks that end in a sync flush and start with the previous 32 KiB as a
 preset dictionary concatenate into one ordinary deflate stream (as pigz does). Whole files up to a block go to
 libdeflate (the `deflate` package), which cannot stream or take a preset dictionary but is faster per file.
-The smallest files go to zlib-ng level 1: libdeflate spends about 12 us setting up each call, more than
-compressing them takes. Measured on one core, in memory, on the files of a real node_modules tree (26,767
-files) and of the Python standard library:
-- `optimal`: libdeflate level 5 is as small as zlib-ng level 5 and a little faster; both make packages smaller
-  than Info-ZIP's level 6 (0.996x on the standard library, 0.96x on node_modules) at 0.8x level 6's CPU time.
-- `fast`: ISA-L level 1 took 0.40 s and 0.52 s; the deterministic mix (zlib-ng level 1 up to 4 KiB,
-  libdeflate level 1 above) 0.52 s and 0.85 s, for 1% more and 3.5% less output.
+The smallest files go to zlib-ng level 1: libdeflate costs more to set up per call than compressing them takes.
 """
 
 import enum
@@ -24,26 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
+import deflate as _libdeflate
+from isal import isal_zlib as _isal
+from zlib_ng import zlib_ng as _zlib_ng
+
 from octopus_pack.errors import PipeError
 
-_zlib_ng: ModuleType | None
-_isal: ModuleType | None
-_libdeflate: ModuleType | None
-try:
-    from zlib_ng import zlib_ng as _zlib_ng
-except ImportError:  # pragma: no cover - exercised only where the wheel is missing
-    _zlib_ng = None
-try:
-    from isal import isal_zlib as _isal
-except ImportError:  # pragma: no cover
-    _isal = None
-try:
-    import deflate as _libdeflate
-except ImportError:  # pragma: no cover
-    _libdeflate = None
-
 WINDOW = 32 * 1024  # deflate's history: the preset dictionary each parallel block starts from
-OPTIMAL_LEVEL = 5  # libdeflate and zlib-ng: smaller than zlib's level 6 on our corpora, at 0.8x its CPU time
+OPTIMAL_LEVEL = 5  # libdeflate and zlib-ng: smaller and faster than zlib's level 6 on our corpora
 FAST_LEVEL = 1
 FAST_BLOCK_LEVEL = 2  # large files at `fast`: zlib-ng's level 1 is a static-Huffman coder, 10-15% larger
 # Whole files up to this size go to zlib-ng level 1 rather than libdeflate, which costs more to start than they
@@ -108,12 +90,10 @@ def deflater_for(level: CompressionLevel, deterministic: bool = True) -> Deflate
     if level is CompressionLevel.NONE:
         return None
     fast = level is CompressionLevel.FAST
-    if fast and not deterministic and _isal is not None:
+    if fast and not deterministic and _isal is not None:  # None only in the benchmark's no-ISA-L variant
         return Deflater("isal", _isal, FAST_LEVEL)
-    if _zlib_ng is None:  # stock zlib: slower, but just as deterministic
-        return Deflater("zlib", zlib, 1 if fast else 6)
     block_level = FAST_BLOCK_LEVEL if fast else OPTIMAL_LEVEL
-    if _libdeflate is None:
+    if _libdeflate is None:  # the benchmark's no-libdeflate variant
         return Deflater("zlib-ng", _zlib_ng, block_level)
     whole = _small_to_zlib_ng(FAST_LEVEL if fast else OPTIMAL_LEVEL, SMALL_FILE[level.value])
     return Deflater("libdeflate+zlib-ng", _zlib_ng, block_level, whole)
@@ -121,7 +101,6 @@ def deflater_for(level: CompressionLevel, deterministic: bool = True) -> Deflate
 
 def _small_to_zlib_ng(level: int, small: int) -> WholeCompressor:
     """libdeflate at `level` for whole files; the smallest ones to zlib-ng level 1, which starts faster."""
-    assert _libdeflate is not None and _zlib_ng is not None  # deflater_for checked both
     compress, quick = _libdeflate.deflate_compress, _zlib_ng.compress
 
     def whole(data: bytes | memoryview) -> bytes | bytearray:
@@ -132,39 +111,5 @@ def _small_to_zlib_ng(level: int, small: int) -> WholeCompressor:
     return whole
 
 
-def _native_crc32_combine() -> Callable[[int, int, int], int] | None:
-    return _zlib_ng.crc32_combine if _zlib_ng is not None else None
-
-
-crc32: Callable[..., int] = _zlib_ng.crc32 if _zlib_ng is not None else zlib.crc32
-
-
-def _gf2_times(matrix: list[int], vector: int) -> int:
-    total, row = 0, 0
-    while vector:
-        if vector & 1:
-            total ^= matrix[row]
-        vector >>= 1
-        row += 1
-    return total
-
-
-def _python_crc32_combine(crc1: int, crc2: int, length2: int) -> int:
-    """zlib's crc32_combine, for when neither native library is installed.
-
-    Appending length2 zero bytes to the first part is a linear map over GF(2): square the one-bit map up
-    to one byte, then apply it for each set bit of length2, squaring as the bits go up.
-    """
-    operator = [0xEDB88320] + [1 << n for n in range(31)]  # append one zero bit
-    for _ in range(3):
-        operator = [_gf2_times(operator, row) for row in operator]  # ... then 2, 4, 8 bits: one byte
-    while length2 > 0:
-        if length2 & 1:
-            crc1 = _gf2_times(operator, crc1)
-        length2 >>= 1
-        if length2:
-            operator = [_gf2_times(operator, row) for row in operator]
-    return crc1 ^ crc2
-
-
-crc32_combine: Callable[[int, int, int], int] = _native_crc32_combine() or _python_crc32_combine
+crc32: Callable[..., int] = _zlib_ng.crc32
+crc32_combine: Callable[[int, int, int], int] = _zlib_ng.crc32_combine
