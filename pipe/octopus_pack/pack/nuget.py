@@ -96,16 +96,10 @@ class NupkgParts:
     payload_names: tuple[str, ...] = ()  # part_name() of each payload target, in order, .nuspec files left out
 
 
-# --- validation -------------------------------------------------------------------------------------------
-
 
 def validate_package_id(package_id: str) -> None:
-    """Apply NuGet's package ID rules (at most 100 characters, `\\w+([_.-]\\w+)*`) so pushes and installs work.
-
-    `\\w` is .NET's class (letters, Mn marks, decimal digits, connector punctuation); a character outside the
-    Basic Multilingual Plane never matches, because .NET sees it as two surrogate code units. Unlike .NET's
-    `$`, a trailing newline is not accepted.
-    """
+    """NuGet's package ID rules (at most 100 characters, `\\w+([_.-]\\w+)*` with .NET's `\\w`, which never matches
+    a character outside the BMP: .NET sees two surrogates), so pushes and installs work."""
     if len(package_id) > MAX_PACKAGE_ID_LENGTH:
         raise PipeError(
             f"ID {package_id!r} is {len(package_id)} characters long, but a NuGet package ID may have at most "
@@ -154,8 +148,6 @@ def validate_prerelease_length(version: str) -> None:
         )
 
 
-# --- payload entry names -----------------------------------------------------------------------------------
-
 
 def is_nuspec(target: str) -> bool:
     """octo silently leaves out payload files whose path ends in .nuspec (any case), at any depth."""
@@ -163,11 +155,8 @@ def is_nuspec(target: str) -> bool:
 
 
 def part_name(target: str) -> str:
-    """The zip entry name NuGet gives a payload file: each path segment percent-encoded as a URI would be.
-
-    Everything except RFC 3986 unreserved characters becomes UTF-8 %XX with upper-case hex; '.' and '..'
-    segments are collapsed like a URI resolver would. Segments are split on '/' and also on '\\', as octo's
-    PackageBuilder does. Consumers (Calamari, NuGet) unescape the names again when they extract.
+    """The zip entry name NuGet gives a payload file: each segment (split on '/' and '\\', as octo's PackageBuilder
+    does) percent-encoded as a URI would be, '.' and '..' collapsed; Calamari and NuGet unescape on extraction.
     """
     if _UNRESERVED_PATH.fullmatch(target) and "/./" not in f"/{target}/" and "/../" not in f"/{target}/":
         return target  # the common case: nothing to escape or collapse
@@ -200,8 +189,6 @@ def _escape_segment(target: str, segment: str) -> str:
         ) from None
 
 
-# --- target frameworks (decides the nuspec schema) -------------------------------------------------------
-
 # Framework identifiers NuGet 3.x resolves in a folder name, lower-cased: short names, full names, synonyms.
 _FRAMEWORK_IDENTIFIER_LIST = """
     netcoreapp netstandardapp netstandard dotnet net netmf sl portable wp wpa win aspnet aspnetcore native
@@ -227,18 +214,11 @@ _INT32_MAX = 2**31 - 1
 
 
 def is_specific_target_framework(folder: str) -> bool:
-    """Whether NuGet (the 3.x parser in octo's fork) reads a folder name as a specific target framework.
+    """Whether NuGet 3.x (octo's fork, NuGetFramework.ParseFolder) reads a folder name as a specific framework.
 
-    This follows NuGetFramework.ParseFolder: optional %-unescaping; 'any', 'agnostic' and 'unsupported' are
-    not specific; otherwise ASCII letters and dots form an identifier (which must be known), digits and dots
-    a version, and an optional '-profile' of [A-Za-z0-9.+-]. So net45, net4.5.1, net6.0, net6.0-windows,
-    netstandard2.0, netcoreapp3.1, sl4, sl4-wp71, win8, wp8, wpa81, uap10.0, native, monoandroid,
-    xamarinios, .NETFramework4.5 and portable-net45+win8 all count, as do bare identifiers like 'net' and the
-    old numeric folders 45, 4.0, 35, 20.
-
-    Limits: the identifier list is NuGet 3.x's (newer names such as 'netnano' are not known); a portable
-    profile is accepted when it names at least one framework, without checking it against NuGet's profile
-    table; full framework names with a comma ('.NETFramework,Version=v4.5') are not recognised, as in folders.
+    A known identifier of ASCII letters and dots, a version of digits and dots, an optional '-profile'
+    (net45, net6.0-windows, portable-net45+win8, bare 'net', old numeric folders like 45). Newer names
+    ('netnano') are not known, and portable profiles are not checked against NuGet's profile table.
     """
     name = unquote(folder) if "%" in folder else folder
     if name.lower() in _NON_SPECIFIC_FRAMEWORKS:
@@ -305,8 +285,6 @@ def _schema_version_for_path(target: str) -> int:
     return _DEFAULT_SCHEMA
 
 
-# --- XML writing ------------------------------------------------------------------------------------------
-
 
 def _is_xml_char(char: str) -> bool:
     code = ord(char)
@@ -329,15 +307,8 @@ def _escape_text(value: str) -> str:
 
 def _escape_attribute(value: str) -> str:
     """Attribute values as .NET's XmlWriter writes them: & < > \" escaped, tab and line breaks as references."""
-    return (
-        value.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("\t", "&#x9;")
-        .replace("\r", "&#xD;")
-        .replace("\n", "&#xA;")
-    )
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return value.replace("\t", "&#x9;").replace("\r", "&#xD;").replace("\n", "&#xA;")
 
 
 def _text_element(indent: str, tag: str, value: str) -> str:
@@ -355,20 +326,13 @@ def _document(lines: Iterable[str]) -> str:
     return "\n".join([_XML_DECLARATION, *lines])
 
 
-# --- the parts --------------------------------------------------------------------------------------------
-
 
 def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) -> NupkgParts:
-    """Build every generated nupkg entry exactly as octo pack shapes them, but deterministically.
+    """Every generated nupkg entry as octo pack shapes them, but deterministically.
 
-    payload_targets are the unescaped '/'-separated target paths in package order. They may include the
-    .nuspec files octo drops from the payload (is_nuspec): octo still counts those for the content types
-    and the schema, so passing them gives the closest match; leaving them out only moves 'nuspec' in
-    [Content_Types].xml to its usual last place.
-
-    octo used random GUIDs for the relationship ids and the .psmdcp name; here they come from a SHA-256 of
-    the nuspec and the payload entry names, so the same inputs always give the same bytes.
-    The metadata was checked when it was made (NuspecMetadata.__post_init__).
+    payload_targets are the unescaped target paths in package order, including the .nuspec files octo drops
+    from the payload: octo still counts those for the content types and the schema. octo's random GUIDs (the
+    relationship ids, the .psmdcp name) come from a SHA-256 of the nuspec and entry names instead.
     """
     title, description, release_notes = _trimmed_text(metadata)
 
@@ -381,14 +345,9 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
     seed = hashlib.sha256(nuspec + b"\0" + "\0".join(entry_names).encode()).digest()
     psmdcp_name = f"{PSMDCP_FOLDER}/{_derived_hex(seed, 'core-properties-part', 32)}.psmdcp"
 
-    relationships = [
-        (_MANIFEST_RELATIONSHIP, f"/{nuspec_name}", "R" + _derived_hex(seed, "manifest-relationship", 16)),
-        (
-            _CORE_PROPERTIES_RELATIONSHIP,
-            f"/{psmdcp_name}",
-            "R" + _derived_hex(seed, "core-properties-relationship", 16),
-        ),
-    ]
+    relationships = [(_MANIFEST_RELATIONSHIP, f"/{nuspec_name}", "R" + _derived_hex(seed, "manifest-relationship", 16)),
+                     (_CORE_PROPERTIES_RELATIONSHIP, f"/{psmdcp_name}",
+                      "R" + _derived_hex(seed, "core-properties-relationship", 16))]
     return NupkgParts(
         rels=_relationships_document(relationships).encode(),
         nuspec_name=nuspec_name,
@@ -401,8 +360,7 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
 
 
 def _trimmed_text(metadata: NuspecMetadata) -> tuple[str | None, str, str | None]:
-    """Title, description and notes trimmed as .NET trims them; blank title or notes count as absent (octo emits
-    neither then)."""
+    """Title, description and notes trimmed as .NET trims them; blank title or notes are absent, as in octo."""
     title = _dotnet_trim(metadata.title or "") or None
     release_notes = _dotnet_trim(metadata.release_notes or "") or None
     return title, _dotnet_trim(metadata.description), release_notes
@@ -412,51 +370,31 @@ def _nuspec_document(
     metadata: NuspecMetadata, namespace: str, title: str | None, description: str, release_notes: str | None
 ) -> str:
     authors = ",".join(metadata.authors)
-    elements = [
-        ("id", metadata.id),
-        ("version", metadata.version),
-        ("title", title),
-        ("authors", authors),
-        ("owners", authors),
-        ("requireLicenseAcceptance", "false"),
-        ("description", description),
-        ("releaseNotes", release_notes),
-    ]
-    return _document(
-        [
-            f'<package xmlns="{_escape_attribute(namespace)}">',
-            "  <metadata>",
-            *(_text_element("    ", tag, value) for tag, value in elements if value is not None),
-            "  </metadata>",
-            "</package>",
-        ]
-    )
+    elements = [("id", metadata.id), ("version", metadata.version), ("title", title), ("authors", authors),
+                ("owners", authors), ("requireLicenseAcceptance", "false"), ("description", description),
+                ("releaseNotes", release_notes)]
+    return _document([
+        f'<package xmlns="{_escape_attribute(namespace)}">',
+        "  <metadata>",
+        *(_text_element("    ", tag, value) for tag, value in elements if value is not None),
+        "  </metadata>",
+        "</package>",
+    ])
 
 
 def _relationships_document(relationships: Sequence[tuple[str, str, str]]) -> str:
-    return _document(
-        [
-            f'<Relationships xmlns="{_RELATIONSHIPS_NAMESPACE}">',
-            *(
-                _empty_element("  ", "Relationship", [("Type", kind), ("Target", target), ("Id", rel_id)])
-                for kind, target, rel_id in relationships
-            ),
-            "</Relationships>",
-        ]
-    )
+    return _document([
+        f'<Relationships xmlns="{_RELATIONSHIPS_NAMESPACE}">',
+        *(_empty_element("  ", "Relationship", [("Type", kind), ("Target", target), ("Id", rel_id)])
+          for kind, target, rel_id in relationships),
+        "</Relationships>",
+    ])
 
 
 def _content_types_document(payload_targets: Sequence[str], entry_names: Sequence[str]) -> str:
-    """[Content_Types].xml in octo's shape, but naming every part as its zip entry is named.
-
-    One Default per payload extension (case-insensitive, first spelling and order kept; dropped .nuspec files
-    count too), then 'nuspec' unless already seen, then an Override per extension-less file. A payload
-    extension 'rels' or 'psmdcp' gets a second Default, exactly as octo wrote it.
-
-    OPC readers (System.IO.Packaging, NuGet.Core) look a part's content type up by its escaped part name, so
-    extensions and Override PartNames are written percent-encoded exactly like the entry names. octo wrote
-    them unescaped, and those readers then silently dropped files such as 'a+b', 'noext file' or '日本'.
-    entry_names are part_name() of the payload targets that are not .nuspec files, in the same order.
+    """[Content_Types].xml in octo's shape (one Default per extension, first spelling kept, then 'nuspec', then an
+    Override per extension-less file), but percent-encoded like the entry names: OPC readers (System.IO.Packaging,
+    NuGet.Core) look content types up by the escaped name, and silently dropped octo's unescaped 'a+b' or '日本'.
     """
     escaped = dict(zip((t for t in payload_targets if not is_nuspec(t)), entry_names, strict=True))
     extensions: dict[str, str] = {}
@@ -475,20 +413,14 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
         ("psmdcp", "application/vnd.openxmlformats-package.core-properties+xml"),
         *((extension, _PAYLOAD_CONTENT_TYPE) for extension in extensions.values()),
     ]
-    return _document(
-        [
-            f'<Types xmlns="{_CONTENT_TYPES_NAMESPACE}">',
-            *(
-                _empty_element("  ", "Default", [("Extension", extension), ("ContentType", content_type)])
-                for extension, content_type in defaults
-            ),
-            *(
-                _empty_element("  ", "Override", [("PartName", part), ("ContentType", _PAYLOAD_CONTENT_TYPE)])
-                for part in extensionless_parts
-            ),
-            "</Types>",
-        ]
-    )
+    return _document([
+        f'<Types xmlns="{_CONTENT_TYPES_NAMESPACE}">',
+        *(_empty_element("  ", "Default", [("Extension", extension), ("ContentType", content_type)])
+          for extension, content_type in defaults),
+        *(_empty_element("  ", "Override", [("PartName", part), ("ContentType", _PAYLOAD_CONTENT_TYPE)])
+          for part in extensionless_parts),
+        "</Types>",
+    ])
 
 
 # What today's readers leave out of a nupkg, judged by the unescaped entry name, case-insensitively:
@@ -541,11 +473,8 @@ def _dropped_by_nuget_clients_only(path: str) -> str | None:
 
 
 def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
-    """A warning for what a NuGet client (nuget.exe, dotnet) leaves out but Octopus deploys; DEBUG for NuGet.Core.
-
-    NuGet.Core (nuget.exe 2.x) also leaves out every root folder whose name merely starts with 'package' or
-    '_rels' (e.g. 'packages/'), which today's NuGet and Octopus read whole: only a DEBUG line for those.
-    """
+    """A warning for what a NuGet client (nuget.exe, dotnet) leaves out but Octopus deploys; DEBUG for what only
+    NuGet.Core drops (root folders merely starting with 'package' or '_rels', e.g. 'packages/')."""
     dropped: dict[str, None] = {}
     old_only: dict[str, None] = {}
     for name in entry_names:
@@ -566,35 +495,26 @@ def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
 
 
 def _core_properties_document(metadata: NuspecMetadata, description: str) -> str:
-    """The .psmdcp core properties; description is the trimmed one the nuspec carries.
+    """The .psmdcp core properties, with the trimmed description (octo left this copy untrimmed).
 
-    octo wrote the description untrimmed here (only its nuspec copy was trimmed); the pipe trims both, so the
-    two copies always agree.
-
-    keywords is always empty: octo cannot set tags, and LINQ to XML writes the empty string it was given as
-    <keywords></keywords>. lastModifiedBy names this tool instead of octo's NuGet assembly.
+    keywords is always empty (octo cannot set tags); lastModifiedBy names this tool instead of octo's NuGet.
     """
-    return _document(
-        [
-            '<coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
-            ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-            f' xmlns="{_CORE_PROPERTIES_NAMESPACE}">',
-            _text_element("  ", "dc:creator", ", ".join(metadata.authors)),
-            _text_element("  ", "dc:description", description),
-            _text_element("  ", "dc:identifier", metadata.id),
-            _text_element("  ", "version", metadata.version),
-            _text_element("  ", "keywords", ""),
-            _text_element("  ", "lastModifiedBy", PIPE_NAME),
-            "</coreProperties>",
-        ]
-    )
+    return _document([
+        '<coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        f' xmlns="{_CORE_PROPERTIES_NAMESPACE}">',
+        _text_element("  ", "dc:creator", ", ".join(metadata.authors)),
+        _text_element("  ", "dc:description", description),
+        _text_element("  ", "dc:identifier", metadata.id),
+        _text_element("  ", "version", metadata.version),
+        _text_element("  ", "keywords", ""),
+        _text_element("  ", "lastModifiedBy", PIPE_NAME),
+        "</coreProperties>",
+    ])
 
 
 def dotnet_extension(target: str) -> str:
-    """The extension as .NET's Path.GetExtension sees it on Linux, without the dot ('' when there is none).
-
-    '.gitignore' -> 'gitignore', 'file.' -> '', 'a.d/LICENSE' -> ''.
-    """
+    """The extension as .NET's Path.GetExtension sees it on Linux, without the dot: '.gitignore' -> 'gitignore'."""
     file_name = target.rsplit("/", 1)[-1]
     dot = file_name.rfind(".")
     return file_name[dot + 1 :] if dot != -1 else ""
