@@ -1,11 +1,9 @@
 """Run the zip writer's units of work on every usable core, and hand the results back in plan order.
 
-Processes, not threads: on a tree of small files most of the cost is Python work per file, under the GIL
-(docs/performance.md has the figures). Each worker has a pipe of its own and takes units in turn, so the results
-come back in plan order by reading the pipes in the same turn: no thread in this process competes with the writer
-for the GIL (concurrent.futures' pool has one: docs/performance.md measures what it cost). A bounded window of
-units in flight keeps memory flat, and the archive's bytes do not depend on the number of workers. With one core,
-or where no process can start, the units run in this process.
+Processes, not threads: on small files most of the cost is Python work under the GIL. Each worker has its own
+pipe and takes units in turn, so reading the pipes in the same turn gives plan order with no thread competing with
+the writer for the GIL (concurrent.futures' pool has one; docs/performance.md measures both). A bounded window of
+units in flight keeps memory flat. With one core, or where no process can start, the units run in this process.
 """
 
 import contextlib
@@ -34,7 +32,6 @@ log = logging.getLogger(__name__)
 _UNITS_AHEAD = 4  # units in flight per worker: enough to keep it busy while the writer catches up
 _RESULTS_BUFFER = 4 << 20  # a worker's finished results wait here, not in the worker, until the writer reads them
 _SMALL_WORK = 64 << 10  # a unit this small always fits in the pipe's buffer: sending it cannot block for long
-_PR_SET_PDEATHSIG = 1
 
 Work = TypeVar("Work")
 
@@ -42,8 +39,7 @@ Work = TypeVar("Work")
 class WorkerPool:
     """`count` worker processes that run `runner` on units of work; with one, or without fork, it runs here.
 
-    The workers are started at once, while the caller is small (before the file list exists), so they share
-    none of the big objects made later. close() ends them.
+    Started at once, while the caller is small, they share none of the big objects made later (the file list).
     """
 
     def __init__(self, runner: Callable[[Any], Any], count: int,
@@ -112,20 +108,16 @@ class WorkerPool:
         return unit, result
 
     def _broken(self, connection: Connection) -> PipeError:
-        return PipeError(f"A packing worker process stopped unexpectedly ({self._how_one_ended(connection)}); "
-                         "nothing was written. If the step ran out of memory, give it more (size: 2x) and run it "
-                         "again.")
-
-    def _how_one_ended(self, connection: Connection) -> str:
-        """How the worker behind a broken pipe ended, as 'pid N, killed by SIGKILL'; then end the others."""
+        """The error for a worker behind a broken pipe, naming how it ended ('pid N, killed by SIGKILL'); ends the
+        others."""
         process = next(process for process, ours in self.workers if ours is connection)
         process.join(5)  # its pipe closed as it exited: it is gone, or nearly
         code = process.exitcode
         self.close()
-        if code is None:
-            return f"pid {process.pid}"
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        return f"pid {process.pid}, {how}"
+        how = ("" if code is None else f", killed by {signal.Signals(-code).name}" if code < 0
+               else f", exit status {code}")
+        return PipeError(f"A packing worker process stopped unexpectedly (pid {process.pid}{how}); nothing was "
+                         "written. If the step ran out of memory, give it more (size: 2x) and run it again.")
 
     def close(self) -> None:
         """End the workers now, whatever they are doing (the package is finished or abandoned), and reap them."""
@@ -148,8 +140,18 @@ def _buffer_results(connection: Connection) -> None:
 
 def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
            initializer: Callable[..., None] | None, initargs: tuple) -> None:
-    """A worker: run each unit that arrives and send back (True, result), or (False, exception)."""
-    _start_worker(parent, initializer, initargs)
+    """A worker: run each unit that arrives and send back (True, result), or (False, exception).
+
+    The parent decides what a signal means, and its death ends the worker too (Linux's prctl PR_SET_PDEATHSIG).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
+    if initializer is not None:
+        initializer(*initargs)
     while True:
         try:
             work = pickle.loads(connection.recv_bytes())
@@ -163,24 +165,9 @@ def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
         connection.send_bytes(reply)
 
 
-def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
-    """In each worker: the parent decides what a signal means, and its death ends the worker too."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):  # Linux's prctl: killed with the parent, even by SIGKILL
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl
-        os._exit(1)
-    if initializer is not None:
-        initializer(*initargs)
-
-
 def usable_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
-    """The cores this process may use: its CPU affinity, capped by a container's CPU quota (`docker run --cpus`).
-
-    A CI container often sees every core of its host but may only use a few; a worker per host core would only
-    cost memory.
-    """
+    """The cores this process may use: its CPU affinity, capped by a container's CPU quota (`docker run --cpus`),
+    since a CI container often sees every core of its host but may use only a few."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     quota = _cpu_quota(cgroup_root)
     return max(1, min(cores, math.ceil(quota))) if quota else max(1, cores)
