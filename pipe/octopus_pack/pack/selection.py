@@ -22,8 +22,8 @@ FolderId = tuple[int, int]  # (st_dev, st_ino): identifies a folder whatever pat
 class SourceFile(NamedTuple):
     """One file to pack: where it is below SOURCE_PATH and the path it gets inside the package.
 
-    Only the relative path is kept (the zip layout shares it with target): a tree of many thousands of files
-    must stay small in memory. A NamedTuple: one is made per file, and it builds faster than a frozen dataclass.
+    A NamedTuple with only the relative path (the zip layout shares it with target): one is made per file, and a
+    tree of many thousands of files must stay small and quick to build.
     """
 
     relative: str  # '/'-separated path below SOURCE_PATH, possibly through symlinks (content is the link's target)
@@ -35,19 +35,15 @@ class SourceFile(NamedTuple):
 
 @dataclass(frozen=True)
 class NeverPack:
-    """What the pipe must never put in a package, wherever the patterns point: its own output.
-
-    Packages in the output folder (any ID, see publish.could_be_our_package) are left out unless an INCLUDE
-    names one literally.
-    """
+    """The pipe's own output, never packed: these folders, and packages in the output folder (any ID, see
+    publish.could_be_our_package) unless an INCLUDE names one literally."""
 
     folders: frozenset[FolderId] = frozenset()  # e.g. Bitbucket's pipe storage folders
     output_folder: FolderId | None = None
 
 
-# Version-control metadata: never packed unless an INCLUDE pattern names it as a path segment ('.git/**').
-# A '.git' file is the gitdir pointer of a submodule or a linked worktree. Tracked files such as .gitignore are
-# part of the commit and stay packed.
+# Version-control metadata, never packed unless an INCLUDE names it as a path segment ('.git/**'); a '.git' file is
+# a submodule's or linked worktree's gitdir pointer. Tracked files such as .gitignore stay packed.
 VCS_FOLDERS = frozenset({".git", ".hg", ".svn"})
 VCS_LINK_FILE = ".git"
 
@@ -83,11 +79,8 @@ class _Pattern:
 
 def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_layout: bool,
                  never_pack: NeverPack) -> Selection:
-    """Match every include pattern under base, drop excluded files and our own output, de-duplicate, sort.
-
-    nuget_layout chooses octo's nupkg target paths (relative to the pattern's literal folder for recursive
-    patterns, the bare file name otherwise) instead of the zip layout (relative to base).
-    """
+    """Match every include pattern under base, drop excluded files and our own output, de-duplicate, sort;
+    nuget_layout chooses octo's nupkg target paths (_target) instead of the zip layout (relative to base)."""
     base = os.path.abspath(base)
     include_patterns = [_compile(text, "INCLUDE") for text in includes if text.strip()] or [_compile("**", "INCLUDE")]
     exclude_regexes = [_compile(text, "EXCLUDE").regex for text in excludes if text.strip()]
@@ -106,10 +99,8 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
             chosen = SourceFile(relative, target, info.st_size, info.st_mtime, _modes.setdefault(mode, mode))
             earlier = by_target.setdefault(target, chosen)
             if earlier.relative != relative:
-                raise PipeError(
-                    f"Two files would be packed as '{target}': '{earlier.relative}' and '{relative}'; narrow "
-                    "INCLUDE or add an EXCLUDE so only one of them is packed."
-                )
+                raise PipeError(f"Two files would be packed as '{target}': '{earlier.relative}' and '{relative}'; "
+                                "narrow INCLUDE or add an EXCLUDE so only one of them is packed.")
         if not found:
             if pattern.is_literal:
                 raise PipeError(f"INCLUDE names '{pattern.text}', which is not a file under SOURCE_PATH: "
@@ -123,10 +114,8 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
 
 
 def _log_left_out(left_out: dict[str, None], packed: list[str]) -> None:
-    """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all.
-
-    packed: the relative paths packed, sorted; empty when no pattern names version-control metadata.
-    """
+    """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all
+    (packed: the relative paths packed, sorted; empty when no pattern names version-control metadata)."""
     for path in left_out:
         at = bisect.bisect_left(packed, path)
         if at < len(packed) and (packed[at] == path or (path.endswith("/") and packed[at].startswith(path))):
@@ -191,14 +180,11 @@ def _folder_id(path: str) -> FolderId:
 
 def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, never_pack: NeverPack,
           enclosing: frozenset[FolderId], left_out: dict[str, None]) -> Iterator[tuple[str, os.stat_result]]:
-    """(prefix + relative path, stat) of the files below root (following symlinks, hidden files included).
+    """(prefix + relative path, stat) of the files below root, following symlinks but never round a cycle.
 
-    Version-control metadata the pattern does not name is left out (and noted in left_out); so are packages in
-    the output folder, unless the pattern names one literally.
-
-    Never loops through a link cycle. Iterative, with a stack of folders: a file costs one stat and one
-    string, not a generator frame for every level above it, and no depth overflows the recursion limit.
-    Each folder is listed in name order, so warnings and the order of equal targets never depend on the disk.
+    Leaves out version-control metadata the pattern does not name (noted in left_out) and our own packages.
+    A stack, not recursion: a file costs one stat and one string, and no depth overflows the recursion limit.
+    Folders are listed in name order, so warnings and the order of equal targets never depend on the disk.
     """
     recursive = pattern.recursive
     skipped_vcs = VCS_FOLDERS - pattern.named_vcs
@@ -225,8 +211,7 @@ def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, 
                 continue
             except OSError as error:
                 if error.errno == errno.ELOOP:  # a link to itself, or links that point at each other
-                    log.warning(f"Skipping '{entry.path}': it is a symbolic link that loops (it leads back to "
-                                "itself).")
+                    log.warning(f"Skipping '{entry.path}': it is a symbolic link that loops (it leads back to itself).")
                     continue
                 raise PipeError(f"Cannot read '{entry.path}': {error.strerror}. Check its permissions.") from error
             if stat.S_ISREG(child.st_mode):
