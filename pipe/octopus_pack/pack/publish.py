@@ -1,11 +1,9 @@
 """Where a package is written and how it appears under its final name: atomically, never clobbering by accident.
 
-The bytes go to a file in OUTPUT_PATH that has no name at all while it is written (Linux's O_TMPFILE), so even a
-run that is killed outright (SIGKILL, the OOM killer, a cancelled step) leaves nothing behind. Where the kernel
-or file system cannot do that, a hidden temporary name stands in, never longer than the final one (so a name
-the file system accepts is never refused because of ours). With OVERWRITE off the finished file is hard-linked
-to its final name, which fails if that name appeared meanwhile (another pack of the same name), so there is no
-gap between checking and publishing. OS faults become one line that names the folder and the fix.
+The bytes go to a file in OUTPUT_PATH with no name while it is written (Linux's O_TMPFILE), so even a run killed
+outright (SIGKILL, the OOM killer, a cancelled step) leaves nothing behind; elsewhere a hidden temporary name no
+longer than the final one stands in. With OVERWRITE off the finished file is hard-linked to its final name, which
+fails if that name appeared meanwhile: no gap between checking and publishing.
 """
 
 import errno
@@ -27,11 +25,8 @@ _LINKLESS_ERRORS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errn
 
 
 def could_be_our_package(name: str) -> bool:
-    """Whether this pipe could have written a file of this name: {ID}.{VERSION}.zip|nupkg (any ID) or a temporary.
-
-    The pipe never packs such files from OUTPUT_PATH, whichever ID wrote them: a second call in the same step
-    must not pack the first one's package.
-    """
+    """Whether this pipe could have written a file of this name: {ID}.{VERSION}.zip|nupkg (any ID) or a temporary,
+    so that a second call in the same step does not pack the first one's package."""
     if TEMPORARY_NAME.fullmatch(name):
         return True
     stem, dot, extension = name.rpartition(".")
@@ -45,10 +40,8 @@ def already_exists(target: Path) -> PipeError:
 
 
 def check_name_fits(folder: Path, existing: Path, file_name: str) -> None:
-    """Refuse, before any packing, a file name longer than the output folder's file system allows.
-
-    `existing` is folder or the nearest folder above it that exists: the one whose file system is asked.
-    """
+    """Refuse, before any packing, a file name longer than the file system of `existing` (folder, or the nearest
+    folder above it that exists) allows."""
     length = len(os.fsencode(file_name))
     try:
         limit = os.pathconf(existing, "PC_NAME_MAX")
@@ -59,10 +52,8 @@ def check_name_fits(folder: Path, existing: Path, file_name: str) -> None:
 
 
 def name_too_long(folder: Path, file_name: str, limit: int = 255) -> PipeError:
-    return PipeError(
-        f"The package name '{shortened(file_name)}' is {len(os.fsencode(file_name))} bytes long, but the file system "
-        f"of OUTPUT_PATH {folder} allows at most {limit}: shorten ID or VERSION."
-    )
+    return PipeError(f"The package name '{shortened(file_name)}' is {len(os.fsencode(file_name))} bytes long, but "
+                     f"the file system of OUTPUT_PATH {folder} allows at most {limit}: shorten ID or VERSION.")
 
 
 def temporary_name(final_name: str) -> str:
@@ -79,8 +70,10 @@ class PendingPackage:
         self.final_name = final_name
         self.path: Path | None = None  # the file's temporary name, when it has one
         fd = _nameless_file(folder)
-        if fd is None:
-            self.path, fd = _named_temporary(folder, final_name)
+        if fd is None:  # a new, empty file (never an existing one) under a temporary name
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            self.path, named = _at_free_temporary_name(folder, final_name, lambda path: os.open(path, flags, 0o666))
+            fd = named
         self.out: BinaryIO = os.fdopen(fd, "w+b", buffering=1 << 20)
 
     def publish(self, target: Path, overwrite: bool) -> None:
@@ -93,7 +86,7 @@ class PendingPackage:
                 except FileExistsError:
                     raise already_exists(target) from None
                 return
-            self.path = self._link_temporary()
+            self.path = _at_free_temporary_name(self.folder, self.final_name, lambda path: self._link_to(path.name))[0]
         temporary, self.path = self.path, None
         try:
             _rename(temporary, target, overwrite)
@@ -109,9 +102,6 @@ class PendingPackage:
             os.link(f"/proc/self/fd/{self.out.fileno()}", name, dst_dir_fd=folder, follow_symlinks=True)
         finally:
             os.close(folder)
-
-    def _link_temporary(self) -> Path:
-        return _at_free_temporary_name(self.folder, self.final_name, lambda path: self._link_to(path.name))[0]
 
     def close(self) -> None:
         """Close the file; a temporary name that was not published goes with it."""
@@ -131,12 +121,6 @@ def _nameless_file(folder: Path) -> int | None:
         if error.errno in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL):
             return None
         raise
-
-
-def _named_temporary(folder: Path, final_name: str) -> tuple[Path, int]:
-    """A new, empty file (never an existing one) under a temporary name in folder."""
-    return _at_free_temporary_name(
-        folder, final_name, lambda path: os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
 
 
 def _at_free_temporary_name(folder: Path, final_name: str, create: Callable[[Path], Made]) -> tuple[Path, Made]:
@@ -171,10 +155,8 @@ def _rename(temporary: Path, target: Path, overwrite: bool) -> None:
 
 
 def check_output_folder(folder: Path, shown: str) -> Path:
-    """OUTPUT_PATH must be a folder or not exist yet; refuse a file there (or above it) before any packing.
-
-    Returns the nearest folder that exists (OUTPUT_PATH itself, or the one it will be created in).
-    """
+    """The nearest folder that exists (OUTPUT_PATH, or the one it will be created in); refuses, before any packing,
+    a file at OUTPUT_PATH or above it."""
     for candidate in (folder, *folder.parents):
         if os.path.isdir(candidate):
             return candidate
