@@ -15,16 +15,10 @@ from octopus_pack.errors import PipeError
 from octopus_pack.pack import nuget
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
-from octopus_pack.pack.publish import (
-    PendingPackage,
-    already_exists,
-    check_name_fits,
-    check_output_folder,
-    output_fault,
-)
+from octopus_pack.pack.publish import PendingPackage, already_exists, check_name_fits, check_output_folder, output_fault
 from octopus_pack.pack.selection import NeverPack, Selection, SourceFile, select_files
 from octopus_pack.pack.versions import octopus_can_parse_id
-from octopus_pack.pack.zip_writer import ArchiveEntry, ZipStats, ZipWorkers
+from octopus_pack.pack.zip_writer import ArchiveEntry, ZipWorkers
 from octopus_pack.package_result import PackageResult
 from octopus_pack.progress import PackingProgress
 from octopus_pack.sizes import format_size
@@ -98,7 +92,13 @@ def build_package(request: PackRequest) -> PackageResult:
                  format_size(total_bytes))
         try:
             make_folder(request.output_path)  # only now: a run that fails earlier leaves no empty folder behind
-            stats = _write_and_publish(request, workers, entries, len(files), total_bytes, target)
+            pending = PendingPackage(request.output_path, request.file_name)  # hashed as it is written, then named
+            try:
+                stats = workers.write(pending.out, entries,
+                                      on_progress=PackingProgress(len(files), total_bytes).advance)
+                pending.publish(target, request.overwrite)
+            finally:
+                pending.close()
         except OSError as error:
             raise _fault(error, request) from None
     give_to_folder_owner(target)
@@ -106,24 +106,11 @@ def build_package(request: PackRequest) -> PackageResult:
                          len(files), stats.sha1)
 
 
-def _write_and_publish(request: PackRequest, workers: ZipWorkers, entries: Iterator[ArchiveEntry], file_count: int,
-                       total_bytes: int, target: Path) -> ZipStats:
-    """Write a file next to the target, hashing it as it goes, then give it the target's name."""
-    pending = PendingPackage(request.output_path, request.file_name)
-    try:
-        stats = workers.write(pending.out, entries, on_progress=PackingProgress(file_count, total_bytes).advance)
-        pending.publish(target, request.overwrite)
-    finally:
-        pending.close()
-    return stats
-
-
 def _fault(error: OSError, request: PackRequest) -> PipeError:
     """A source file that cannot be read, or a fault of the output folder's disk."""
-    if error.filename and Path(os.fsdecode(error.filename)).parent != request.output_path \
-            and Path(os.fsdecode(error.filename)) != request.output_path:
-        return PipeError(f"Cannot read '{os.fsdecode(error.filename)}': {error.strerror}. Check that it exists and "
-                         "is readable.")
+    name = os.fsdecode(error.filename) if error.filename else None
+    if name and request.output_path not in (Path(name), Path(name).parent):
+        return PipeError(f"Cannot read '{name}': {error.strerror}. Check that it exists and is readable.")
     return output_fault(error, request.output_path, request.file_name)
 
 
