@@ -10,18 +10,20 @@ _OCTOPUS_FILE_NAME_ID = re.compile(r"\w+([_.-]\w+)*")
 
 
 def validate_version(version: str) -> str:
-    """Check VERSION against NuGet's loose grammar and return it as octo kept it: spaces removed, never normalised.
-
-    octo parsed versions to reject bad ones but always wrote the user's original string, so `1.0.0.0` stays
-    `1.0.0.0` in the file name and nuspec; Octopus deployments depend on that.
-    """
+    """Check VERSION against NuGet's loose grammar and return it as octo kept it: spaces removed, never normalised
+    (`1.0.0.0` stays `1.0.0.0` in the file name and nuspec; Octopus deployments depend on that)."""
     original = version.replace(" ", "")
     text = version.strip()
     if not text:
         raise PipeError("VERSION is empty: set VERSION to the package version, for example '1.0.0'.")
     core, plus, metadata = text.partition("+")
     core, dash, labels = core.partition("-")
-    _check_numeric_core(version, core)
+    parts = core.split(".")
+    if not 1 <= len(parts) <= 4:
+        raise _bad_version(version, "it needs 1 to 4 numeric parts")
+    for part in parts:
+        if not part.isascii() or not part.isdigit() or int(part) > _INT32_MAX:
+            raise _bad_version(version, f"'{part}' is not a whole number")
     if dash:
         for label in labels.split("."):
             if not _LABEL.fullmatch(label) or (len(label) > 1 and label.isdigit() and label[0] == "0"):
@@ -49,20 +51,9 @@ def prerelease_label(version: str) -> str:
     return version.strip().partition("+")[0].partition("-")[2]
 
 
-def _check_numeric_core(version: str, core: str) -> None:
-    parts = core.split(".")
-    if not 1 <= len(parts) <= 4:
-        raise _bad_version(version, "it needs 1 to 4 numeric parts")
-    for part in parts:
-        if not part.isascii() or not part.isdigit() or int(part) > _INT32_MAX:
-            raise _bad_version(version, f"'{part}' is not a whole number")
-
-
 def _bad_version(version: str, reason: str) -> PipeError:
-    return PipeError(
-        f"VERSION '{version}' is not a valid package version ({reason}): use a version such as "
-        "'1.0.0', '1.0.0.0' or '1.2.3-beta.1'."
-    )
+    return PipeError(f"VERSION '{version}' is not a valid package version ({reason}): use a version such as "
+                     "'1.0.0', '1.0.0.0' or '1.2.3-beta.1'.")
 
 
 def validate_zip_id(package_id: str) -> str:
@@ -70,10 +61,8 @@ def validate_zip_id(package_id: str) -> str:
     if not package_id.strip():
         raise PipeError("ID is empty: set ID to the package ID, for example 'MyCompany.MyApp'.")
     if "/" in package_id or "\\" in package_id or ".." in package_id or "\0" in package_id:
-        raise PipeError(
-            f"ID '{package_id}' cannot be used as a file name (it contains '/', '\\', '..' or a NUL): "
-            "use letters, digits, '.', '-' and '_', for example 'MyCompany.MyApp'."
-        )
+        raise PipeError(f"ID '{package_id}' cannot be used as a file name (it contains '/', '\\', '..' or a NUL): "
+                        "use letters, digits, '.', '-' and '_', for example 'MyCompany.MyApp'.")
     return package_id
 
 
