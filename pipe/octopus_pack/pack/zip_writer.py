@@ -105,11 +105,8 @@ class ZipStats:
 
 
 class ZipWorkers:
-    """The processes that read and deflate entries: start them before the file list exists.
-
-    Started while the parent is small, the workers share none of the big objects made later (the file list),
-    so neither side copies their pages. With one core (or where fork is missing) the work runs in this process.
-    """
+    """The processes that read and deflate entries: start them before the file list exists, so that neither side
+    copies its pages (see WorkerPool)."""
 
     def __init__(self, level: CompressionLevel, fixed_time: float | None = None, workers: int | None = None) -> None:
         self.deflater = deflater_for(level, deterministic=fixed_time is not None)
@@ -135,11 +132,8 @@ class ZipWorkers:
 def write_zip(out: BinaryIO, entries: Iterable[ArchiveEntry], level: CompressionLevel, *,
               fixed_time: float | None = None, workers: int | None = None,
               on_progress: ProgressCallback | None = None) -> ZipStats:
-    """Write entries as a zip with workers of its own.
-
-    fixed_time, when given, is used for every entry (as UTC) instead of each file's local modification
-    time: that is what makes a reproducible package, and then only deterministic compressors are used.
-    """
+    """Write entries as a zip with workers of its own; fixed_time, when given, is every entry's time (as UTC), which
+    makes a reproducible package, and then only deterministic compressors are used."""
     with ZipWorkers(level, fixed_time, workers) as pool:
         return pool.write(out, entries, on_progress=on_progress)
 
@@ -159,8 +153,7 @@ class _ZipStreamWriter:
         self.sha1 = hashlib.sha1(usedforsecurity=False)
         self.hashed = 0  # bytes hashed so far, from the start
         self.read_back = memoryview(bytearray(_READ_BACK))
-        # Central directory records wait in a small buffer that spills to a temporary file: memory must not
-        # grow with the number of files.
+        # Central directory records wait in a small buffer that spills to a file: memory must not grow with files.
         self.directory = bytearray()
         self.spilled = tempfile.TemporaryFile(prefix="octopus-pack-")  # noqa: SIM115 - closed in finish()
         self._open_entry: tuple[_Record, bool] | None = None  # large entry being written, and whether Zip64
@@ -259,7 +252,11 @@ class _ZipStreamWriter:
         else:
             os.pwrite(fd, struct.pack("<III", record.crc, record.compressed, record.size), record.offset + 14)
         self._open_entry = None
-        self._remember(record)
+        self.directory += _central_header(record)
+        self._spill_directory()
+        self.stats.entries += 1
+        self.stats.raw_bytes += record.size
+        self.stats.stored_entries += record.method == _STORED
 
     def _hash_final_bytes(self, everything: bool = False) -> None:
         """Hash what is final (a large entry's header changes after its data), read back from the page cache a
@@ -295,13 +292,6 @@ class _ZipStreamWriter:
             extra, sizes = b"", (record.compressed, record.size)
         return _LOCAL.pack(0x04034B50, needed, record.flags, record.method, record.dos_time, record.dos_date,
                            record.crc, *sizes, len(record.name), len(extra)) + record.name + extra
-
-    def _remember(self, record: _Record) -> None:
-        self.directory += _central_header(record)
-        self._spill_directory()
-        self.stats.entries += 1
-        self.stats.raw_bytes += record.size
-        self.stats.stored_entries += record.method == _STORED
 
     def _spill_directory(self) -> None:
         if len(self.directory) >= _DIRECTORY_BUFFER:
@@ -358,11 +348,9 @@ def _central_header(record: _Record) -> bytes:
                              0, external, record.offset) + record.name
     overflowing = [value for value in (record.size, record.compressed, record.offset) if value >= _ZIP64_LIMIT]
     extra = struct.pack(f"<HH{len(overflowing)}Q", 1, 8 * len(overflowing), *overflowing)
-    return _CENTRAL.pack(
-        0x02014B50, 0x0300 | 45, 45, record.flags, record.method, record.dos_time, record.dos_date,
-        record.crc, _fits(record.compressed), _fits(record.size), len(record.name),
-        len(extra), 0, 0, 0, external, _fits(record.offset),
-    ) + record.name + extra
+    return _CENTRAL.pack(0x02014B50, 0x0300 | 45, 45, record.flags, record.method, record.dos_time, record.dos_date,
+                         record.crc, _fits(record.compressed), _fits(record.size), len(record.name), len(extra), 0, 0,
+                         0, external, _fits(record.offset)) + record.name + extra
 
 
 def _fits(value: int) -> int:
