@@ -17,17 +17,10 @@ log = logging.getLogger(__name__)
 # The nuspec schema namespaces NuGet knows, by the schema version octo's PackageBuilder picks.
 # Version 5 (2013/01) is only reached through features octo cannot produce, so it never appears here.
 NUSPEC_NAMESPACES: dict[int, str] = {
-    1: "http://schemas.microsoft.com/packaging/2010/07/nuspec.xsd",
-    2: "http://schemas.microsoft.com/packaging/2011/08/nuspec.xsd",
-    3: "http://schemas.microsoft.com/packaging/2011/10/nuspec.xsd",
-    4: "http://schemas.microsoft.com/packaging/2012/06/nuspec.xsd",
-    5: "http://schemas.microsoft.com/packaging/2013/01/nuspec.xsd",
-    6: "http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd",
+    version: f"http://schemas.microsoft.com/packaging/{date}/nuspec.xsd"
+    for version, date in enumerate(("2010/07", "2011/08", "2011/10", "2012/06", "2013/01", "2013/05"), start=1)
 }
-_DEFAULT_SCHEMA = 1
-_RELEASE_NOTES_SCHEMA = 2
-_PRERELEASE_SCHEMA = 3
-_FRAMEWORK_FOLDER_SCHEMA = 4
+_DEFAULT_SCHEMA, _RELEASE_NOTES_SCHEMA, _PRERELEASE_SCHEMA, _FRAMEWORK_FOLDER_SCHEMA = 1, 2, 3, 4
 _CONTENT_FILES_SCHEMA = 6
 
 MAX_PACKAGE_ID_LENGTH = 100
@@ -36,20 +29,14 @@ PSMDCP_FOLDER = "package/services/metadata/core-properties"
 # NuGet.Core (nuget.exe 2.x) skips every part whose root folder starts with one of these, case-insensitively.
 _FOLDER_PREFIXES_NUGET_DROPS = ("package", "_rels")
 
-_XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
-_UTF8_BOM = b"\xef\xbb\xbf"
-_RELATIONSHIPS_NAMESPACE = "http://schemas.openxmlformats.org/package/2006/relationships"
+_OPC = "http://schemas.openxmlformats.org/package/2006"
 _MANIFEST_RELATIONSHIP = "http://schemas.microsoft.com/packaging/2010/07/manifest"
-_CORE_PROPERTIES_RELATIONSHIP = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"
-_CONTENT_TYPES_NAMESPACE = "http://schemas.openxmlformats.org/package/2006/content-types"
-_CORE_PROPERTIES_NAMESPACE = "http://schemas.openxmlformats.org/package/2006/metadata/core-properties"
+_CORE_PROPERTIES_RELATIONSHIP = f"{_OPC}/relationships/metadata/core-properties"
 _PAYLOAD_CONTENT_TYPE = "application/octet"
 
 # What .NET's String.Trim() removes (char.IsWhiteSpace). Python's str.strip() also removes U+001C..U+001F.
-_DOTNET_WHITESPACE = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
-)
+_DOTNET_WHITESPACE = ("\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+                      "\u200a\u2028\u2029\u202f\u205f\u3000")
 # .NET's regex \w: letters, non-spacing marks, decimal digits and connector punctuation.
 _DOTNET_WORD_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Nd", "Pc"})
 
@@ -96,57 +83,44 @@ class NupkgParts:
     payload_names: tuple[str, ...] = ()  # part_name() of each payload target, in order, .nuspec files left out
 
 
-
 def validate_package_id(package_id: str) -> None:
     """NuGet's package ID rules (at most 100 characters, `\\w+([_.-]\\w+)*` with .NET's `\\w`, which never matches
     a character outside the BMP: .NET sees two surrogates), so pushes and installs work."""
     if len(package_id) > MAX_PACKAGE_ID_LENGTH:
-        raise PipeError(
-            f"ID {package_id!r} is {len(package_id)} characters long, but a NuGet package ID may have at most "
-            f"{MAX_PACKAGE_ID_LENGTH}: shorten it."
-        )
-    bad_characters = [char for char in package_id if not (_is_dotnet_word_char(char) or char in ".-")]
+        raise PipeError(f"ID {package_id!r} is {len(package_id)} characters long, but a NuGet package ID may have at "
+                        f"most {MAX_PACKAGE_ID_LENGTH}: shorten it.")
+    bad_characters = [char for char in package_id if char not in ".-" and (
+        ord(char) > 0xFFFF or unicodedata.category(char) not in _DOTNET_WORD_CATEGORIES)]
     if not package_id or bad_characters:
         shown = f": {bad_characters[0]!r} is not allowed" if bad_characters else " (it is empty)"
-        raise PipeError(
-            f"ID {package_id!r} is not a valid NuGet package ID{shown}; use letters, digits, '.', '-' and '_' "
-            "only, like 'MyCompany.MyApp'."
-        )
+        raise PipeError(f"ID {package_id!r} is not a valid NuGet package ID{shown}; use letters, digits, '.', '-' and "
+                        "'_' only, like 'MyCompany.MyApp'.")
     # '_' is a word character, so only '.' and '-' separate runs of word characters.
-    runs = package_id.replace("-", ".").split(".")
-    if any(run == "" for run in runs):
-        raise PipeError(
-            f"ID {package_id!r} is not a valid NuGet package ID: '.' and '-' must sit between letters or "
-            "digits (not at the start or end, and never two in a row), like 'MyCompany.MyApp'."
-        )
+    if "" in package_id.replace("-", ".").split("."):
+        raise PipeError(f"ID {package_id!r} is not a valid NuGet package ID: '.' and '-' must sit between letters or "
+                        "digits (not at the start or end, and never two in a row), like 'MyCompany.MyApp'.")
 
 
 def validate_metadata_text(name: str, value: str) -> None:
     """Refuse text XML 1.0 cannot hold, which .NET's XmlWriter would also refuse; `name` is the variable."""
     for position, char in enumerate(value, start=1):
-        if _is_xml_char(char):
-            continue
         code = ord(char)
+        if code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or code >= 0x10000:
+            continue
         if 0xDC80 <= code <= 0xDCFF:
-            raise PipeError(
-                f"{name} contains bytes that are not valid UTF-8 (first at character {position}): "
-                "provide the text as UTF-8."
-            )
+            raise PipeError(f"{name} contains bytes that are not valid UTF-8 (first at character {position}): "
+                            "provide the text as UTF-8.")
         kind = "the control character" if unicodedata.category(char) == "Cc" else "the character"
-        raise PipeError(
-            f"{name} contains {kind} U+{code:04X} at character {position}, which XML cannot hold: remove it."
-        )
+        raise PipeError(f"{name} contains {kind} U+{code:04X} at character {position}, which XML cannot hold: "
+                        "remove it.")
 
 
 def validate_prerelease_length(version: str) -> None:
     """NuGet refuses to pack a version whose pre-release label (after '-', before '+') exceeds 250 characters."""
     label = prerelease_label(version)
     if len(label) > MAX_PRERELEASE_LABEL_LENGTH:
-        raise PipeError(
-            f"VERSION has a pre-release label of {len(label)} characters, but a NuGet package allows at most "
-            f"{MAX_PRERELEASE_LABEL_LENGTH}: shorten the part after '-'."
-        )
-
+        raise PipeError(f"VERSION has a pre-release label of {len(label)} characters, but a NuGet package allows at "
+                        f"most {MAX_PRERELEASE_LABEL_LENGTH}: shorten the part after '-'.")
 
 
 def is_nuspec(target: str) -> bool:
@@ -285,24 +259,8 @@ def _schema_version_for_path(target: str) -> int:
     return _DEFAULT_SCHEMA
 
 
-
-def _is_xml_char(char: str) -> bool:
-    code = ord(char)
-    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
-
-
-def _is_dotnet_word_char(char: str) -> bool:
-    return ord(char) <= 0xFFFF and unicodedata.category(char) in _DOTNET_WORD_CATEGORIES
-
-
 def _dotnet_trim(value: str) -> str:
     return value.strip(_DOTNET_WHITESPACE)
-
-
-def _escape_text(value: str) -> str:
-    """Element text as .NET's XmlWriter writes it: CR LF and lone CR become LF, and & < > are escaped."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _escape_attribute(value: str) -> str:
@@ -312,8 +270,10 @@ def _escape_attribute(value: str) -> str:
 
 
 def _text_element(indent: str, tag: str, value: str) -> str:
-    # LINQ to XML writes an element holding an empty string as a start/end pair, never as <tag />.
-    return f"{indent}<{tag}>{_escape_text(value)}</{tag}>"
+    """Element text as .NET's XmlWriter writes it: CR LF and lone CR become LF, & < > escaped, and an empty
+    string as a start/end pair, never as <tag />."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return f"{indent}<{tag}>{value.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</{tag}>"
 
 
 def _empty_element(indent: str, tag: str, attributes: Sequence[tuple[str, str]]) -> str:
@@ -323,8 +283,7 @@ def _empty_element(indent: str, tag: str, attributes: Sequence[tuple[str, str]])
 
 def _document(lines: Iterable[str]) -> str:
     """XDocument.Save output on Linux: declaration, LF between lines, and no newline after the root."""
-    return "\n".join([_XML_DECLARATION, *lines])
-
+    return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', *lines])
 
 
 def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) -> NupkgParts:
@@ -334,11 +293,14 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
     from the payload: octo still counts those for the content types and the schema. octo's random GUIDs (the
     relationship ids, the .psmdcp name) come from a SHA-256 of the nuspec and entry names instead.
     """
-    title, description, release_notes = _trimmed_text(metadata)
+    # Trimmed as .NET trims them; a blank title or notes are absent, as in octo.
+    title = _dotnet_trim(metadata.title or "") or None
+    release_notes = _dotnet_trim(metadata.release_notes or "") or None
+    description = _dotnet_trim(metadata.description)
 
     namespace = NUSPEC_NAMESPACES[_schema_version(metadata, release_notes, payload_targets)]
     nuspec_name = f"{metadata.id}.nuspec"
-    nuspec = _UTF8_BOM + _nuspec_document(metadata, namespace, title, description, release_notes).encode()
+    nuspec = b"\xef\xbb\xbf" + _nuspec_document(metadata, namespace, title, description, release_notes).encode()
 
     payload = [target for target in payload_targets if not is_nuspec(target)]
     entry_names = [part_name(target) for target in payload]
@@ -359,13 +321,6 @@ def build_nupkg_parts(metadata: NuspecMetadata, payload_targets: Sequence[str]) 
     )
 
 
-def _trimmed_text(metadata: NuspecMetadata) -> tuple[str | None, str, str | None]:
-    """Title, description and notes trimmed as .NET trims them; blank title or notes are absent, as in octo."""
-    title = _dotnet_trim(metadata.title or "") or None
-    release_notes = _dotnet_trim(metadata.release_notes or "") or None
-    return title, _dotnet_trim(metadata.description), release_notes
-
-
 def _nuspec_document(
     metadata: NuspecMetadata, namespace: str, title: str | None, description: str, release_notes: str | None
 ) -> str:
@@ -384,7 +339,7 @@ def _nuspec_document(
 
 def _relationships_document(relationships: Sequence[tuple[str, str, str]]) -> str:
     return _document([
-        f'<Relationships xmlns="{_RELATIONSHIPS_NAMESPACE}">',
+        f'<Relationships xmlns="{_OPC}/relationships">',
         *(_empty_element("  ", "Relationship", [("Type", kind), ("Target", target), ("Id", rel_id)])
           for kind, target, rel_id in relationships),
         "</Relationships>",
@@ -414,7 +369,7 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
         *((extension, _PAYLOAD_CONTENT_TYPE) for extension in extensions.values()),
     ]
     return _document([
-        f'<Types xmlns="{_CONTENT_TYPES_NAMESPACE}">',
+        f'<Types xmlns="{_OPC}/content-types">',
         *(_empty_element("  ", "Default", [("Extension", extension), ("ContentType", content_type)])
           for extension, content_type in defaults),
         *(_empty_element("  ", "Override", [("PartName", part), ("ContentType", _PAYLOAD_CONTENT_TYPE)])
@@ -423,19 +378,13 @@ def _content_types_document(payload_targets: Sequence[str], entry_names: Sequenc
     ])
 
 
-# What today's readers leave out of a nupkg, judged by the unescaped entry name, case-insensitively:
-# Refused: what Octopus deployments or every NuGet client leave out. Warned: what only a NuGet client leaves out.
-# - Octopus deployments: Calamari's NupkgExtractor (OctopusDeploy/Calamari,
-#   source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs): '_rels/', 'package/services/metadata/',
-#   names starting '[Content_Types].xml', names ending '.nupkg.sha512', and .nuspec files (left out already);
-# - packages.config installs: NuGet.Client's PackageHelper.IsPackageFile
-#   (src/NuGet.Core/NuGet.Packaging/PackageExtraction/PackageHelper.cs): the same, but all of 'package/';
-# - PackageReference restores: NuGet.Client's PackageExtractor.ShouldInclude
-#   (src/NuGet.Core/NuGet.Packaging/PackageExtractor.cs): files named '.rels' or '[Content_Types].xml' in any
-#   folder, '.psmdcp' files, and '.nupkg' files at the root.
-# A root '.signature.p7s' (compared case-sensitively: NuGet.Packaging.Signing's SignedPackageArchiveUtility) makes
-# NuGet take the package for a signed one and refuse it as tampered with (NU3005).
-# Proven with nuget.exe 5.8 (install and add -Expand) and 2.8.7 in test/pack/test_nupkg_readers.py.
+# What readers leave out of a nupkg (unescaped entry name, case-insensitively). Refused: what Octopus or every NuGet
+# client leaves out; warned: what only a NuGet client does. Octopus: OctopusDeploy/Calamari
+# source/Calamari.Common/Features/Packages/NuGet/NupkgExtractor.cs; packages.config installs: NuGet/NuGet.Client
+# src/NuGet.Core/NuGet.Packaging/PackageExtraction/PackageHelper.cs (all of 'package/'); PackageReference restores:
+# src/NuGet.Core/NuGet.Packaging/PackageExtractor.cs. A root '.signature.p7s' (case-sensitive: NuGet's
+# SignedPackageArchiveUtility) makes NuGet refuse the package as tampered with (NU3005); test_nupkg_readers.py proves
+# each rule with nuget.exe 5.8 and 2.8.7.
 
 
 def dropped_by_readers(entry_name: str) -> str | None:
@@ -502,7 +451,7 @@ def _core_properties_document(metadata: NuspecMetadata, description: str) -> str
     return _document([
         '<coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
         ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
-        f' xmlns="{_CORE_PROPERTIES_NAMESPACE}">',
+        f' xmlns="{_OPC}/metadata/core-properties">',
         _text_element("  ", "dc:creator", ", ".join(metadata.authors)),
         _text_element("  ", "dc:description", description),
         _text_element("  ", "dc:identifier", metadata.id),
