@@ -158,9 +158,8 @@ def _escape_segment(target: str, segment: str) -> str:
     try:
         return quote(segment, safe="", encoding="utf-8", errors="strict")
     except UnicodeEncodeError:
-        raise PipeError(
-            f"The file {target!r} has a name that is not valid UTF-8, so it cannot be named inside a nupkg: rename it."
-        ) from None
+        raise PipeError(f"The file {target!r} has a name that is not valid UTF-8, so it cannot be named inside a "
+                        "nupkg: rename it.") from None
 
 
 # Framework identifiers NuGet 3.x resolves in a folder name, lower-cased: short names, full names, synonyms.
@@ -168,11 +167,9 @@ _FRAMEWORK_IDENTIFIER_LIST = """
     netcoreapp netstandardapp netstandard dotnet net netmf sl portable wp wpa win aspnet aspnetcore native
     monoandroid monotouch monomac xamarinios xamarinmac xamarinpsthree xamarinpsfour xamarinpsvita
     xamarinwatchos xamarintvos xamarinxboxthreesixty xamarinxboxone dnx dnxcore netcore winrt uap tizen
-
     .netcoreapp .netstandardapp .netstandard .netplatform .netframework .netmicroframework silverlight
     .netportable windowsphone windowsphoneapp windows asp.net asp.netcore xamarin.ios xamarin.mac
     xamarin.playstationvita xamarin.watchos xamarin.tvos xamarin.xboxone .netcore
-
     netframework .net netportable xamarin.playstationthree xamarinplaystationthree xamarin.playstationfour
     xamarinplaystationfour xamarinplaystationvita
 """
@@ -180,10 +177,8 @@ _FRAMEWORK_IDENTIFIERS = frozenset(_FRAMEWORK_IDENTIFIER_LIST.split())
 _PORTABLE_IDENTIFIERS = frozenset({"portable", ".netportable", "netportable"})
 _NON_SPECIFIC_FRAMEWORKS = frozenset({"any", "agnostic", "unsupported"})
 _DEPRECATED_FRAMEWORK_FOLDERS = frozenset({"45", "4.5", "40", "4.0", "4", "35", "3.5", "20", "2", "2.0"})
-_ASCII_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_IDENTIFIER_CHARACTERS = frozenset(_ASCII_LETTERS + ".")
-_VERSION_CHARACTERS = frozenset("0123456789.")
-_PROFILE_CHARACTERS = frozenset(_ASCII_LETTERS + "0123456789.+-")
+_FRAMEWORK_FOLDER = re.compile(r"([A-Za-z.]*)([0-9.]*)(.*)", re.DOTALL)  # identifier, version, '-profile'
+_PROFILE = re.compile(r"-[A-Za-z0-9.+-]+")
 _INT32_MAX = 2**31 - 1
 
 
@@ -197,35 +192,17 @@ def is_specific_target_framework(folder: str) -> bool:
     name = unquote(folder) if "%" in folder else folder
     if name.lower() in _NON_SPECIFIC_FRAMEWORKS:
         return False
-    identifier_end = _end_of_run(name, 0, _IDENTIFIER_CHARACTERS)
-    if identifier_end == 0:
+    identifier, version, rest = _FRAMEWORK_FOLDER.fullmatch(name).groups()  # type: ignore[union-attr]
+    if not identifier:
         return name in _DEPRECATED_FRAMEWORK_FOLDERS
-    version_end = _end_of_run(name, identifier_end, _VERSION_CHARACTERS)
-    identifier = name[:identifier_end].lower()
-    version = name[identifier_end:version_end]
-    rest = name[version_end:]
-    if rest and not (rest[0] == "-" and len(rest) > 1 and set(rest[1:]) <= _PROFILE_CHARACTERS):
+    if (rest and not _PROFILE.fullmatch(rest)) or identifier.lower() not in _FRAMEWORK_IDENTIFIERS:
         return False
-    if identifier not in _FRAMEWORK_IDENTIFIERS or not _is_framework_version(version):
-        return False
-    if identifier in _PORTABLE_IDENTIFIERS:
-        return any(rest[1:].split("+"))
-    return True
-
-
-def _end_of_run(text: str, start: int, allowed: frozenset[str]) -> int:
-    end = start
-    while end < len(text) and text[end] in allowed:
-        end += 1
-    return end
-
-
-def _is_framework_version(version: str) -> bool:
-    """'45' style versions are always read (first four digits); dotted ones must parse as System.Version."""
-    if "." not in version:
-        return True
+    # '45' style versions are always read (first four digits); dotted ones must parse as System.Version.
     parts = version.split(".")
-    return 2 <= len(parts) <= 4 and all(part.isdigit() and int(part) <= _INT32_MAX for part in parts)
+    if "." in version and not (2 <= len(parts) <= 4 and all(part.isdigit() and int(part) <= _INT32_MAX
+                                                             for part in parts)):
+        return False
+    return identifier.lower() not in _PORTABLE_IDENTIFIERS or any(rest[1:].split("+"))
 
 
 def _schema_version(metadata: NuspecMetadata, release_notes: str | None, targets: Iterable[str]) -> int:
@@ -242,9 +219,8 @@ def _schema_version(metadata: NuspecMetadata, release_notes: str | None, targets
 
 def _schema_version_for_path(target: str) -> int:
     lowered = target.lower()
-    if lowered.startswith("contentfiles/"):
-        return _CONTENT_FILES_SCHEMA
-    if lowered.startswith("content/") and lowered.endswith((".install.xdt", ".uninstall.xdt")):
+    if lowered.startswith("contentfiles/") or (lowered.startswith("content/")
+                                               and lowered.endswith((".install.xdt", ".uninstall.xdt"))):
         return _CONTENT_FILES_SCHEMA
     for folder in ("content/", "tools/"):
         if lowered.startswith(folder) and "/" in target[len(folder) :]:
