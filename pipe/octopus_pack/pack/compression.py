@@ -28,8 +28,8 @@ WINDOW = 32 * 1024  # deflate's history: the preset dictionary each parallel blo
 OPTIMAL_LEVEL = 5  # libdeflate and zlib-ng: smaller and faster than zlib's level 6 on our corpora
 FAST_LEVEL = 1
 FAST_BLOCK_LEVEL = 2  # large files at `fast`: zlib-ng's level 1 is a static-Huffman coder, 10-15% larger
-# Whole files up to this size go to zlib-ng level 1 rather than libdeflate, which costs more to start than they
-# take to compress. At `fast` the cut is higher, since libdeflate's level 1 gains less over zlib-ng's.
+# Whole files up to this size go to zlib-ng level 1 rather than libdeflate (see above); higher at `fast`, where
+# libdeflate's level 1 gains less over zlib-ng's.
 SMALL_FILE = {"optimal": 1024, "fast": 4096}
 
 
@@ -53,10 +53,7 @@ WholeCompressor = Callable[[bytes | memoryview], bytes | bytearray]
 
 @dataclass(frozen=True)
 class Deflater:
-    """One backend at one level; compress_block makes a piece of a raw deflate stream.
-
-    whole, when set, is a faster one-shot compressor for complete streams (libdeflate); module does the rest.
-    """
+    """One backend at one level; whole, when set, is a faster one-shot compressor for complete streams."""
 
     name: str
     module: ModuleType
@@ -65,9 +62,7 @@ class Deflater:
 
     def compress_whole(self, data: bytes | memoryview) -> bytes | bytearray:
         """A complete raw deflate stream for data (the common case: a file that fits in one block)."""
-        if self.whole is not None:
-            return self.whole(data)
-        return self.module.compress(data, self.level, -15)
+        return self.one_shot()(data)
 
     def one_shot(self) -> WholeCompressor:
         """compress_whole as one plain function, for the per-file loop."""
@@ -95,20 +90,15 @@ def deflater_for(level: CompressionLevel, deterministic: bool = True) -> Deflate
     block_level = FAST_BLOCK_LEVEL if fast else OPTIMAL_LEVEL
     if _libdeflate is None:  # the benchmark's no-libdeflate variant
         return Deflater("zlib-ng", _zlib_ng, block_level)
-    whole = _small_to_zlib_ng(FAST_LEVEL if fast else OPTIMAL_LEVEL, SMALL_FILE[level.value])
-    return Deflater("libdeflate+zlib-ng", _zlib_ng, block_level, whole)
-
-
-def _small_to_zlib_ng(level: int, small: int) -> WholeCompressor:
-    """libdeflate at `level` for whole files; the smallest ones to zlib-ng level 1, which starts faster."""
+    whole_level, small = FAST_LEVEL if fast else OPTIMAL_LEVEL, SMALL_FILE[level.value]
     compress, quick = _libdeflate.deflate_compress, _zlib_ng.compress
 
     def whole(data: bytes | memoryview) -> bytes | bytearray:
         if len(data) <= small:
             return quick(data, FAST_LEVEL, -15)
-        return compress(data, level)
+        return compress(data, whole_level)
 
-    return whole
+    return Deflater("libdeflate+zlib-ng", _zlib_ng, block_level, whole)
 
 
 crc32: Callable[..., int] = _zlib_ng.crc32
