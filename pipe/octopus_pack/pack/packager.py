@@ -16,7 +16,7 @@ from octopus_pack.pack import nuget
 from octopus_pack.pack.compression import CompressionLevel
 from octopus_pack.pack.ownership import give_to_folder_owner, make_folder
 from octopus_pack.pack.publish import PendingPackage, already_exists, check_name_fits, check_output_folder, output_fault
-from octopus_pack.pack.selection import NeverPack, Selection, SourceFile, select_files
+from octopus_pack.pack.selection import NeverPack, SourceFile, select_files
 from octopus_pack.pack.versions import octopus_can_parse_id
 from octopus_pack.pack.zip_writer import ArchiveEntry, ZipWorkers
 from octopus_pack.package_result import PackageResult
@@ -74,7 +74,9 @@ class PackRequest:
 
 def build_package(request: PackRequest) -> PackageResult:
     """Write {ID}.{VERSION}.{format} into the output folder; on any failure leave nothing behind."""
-    _warn_about_id(request)
+    if request.format == PackageFormat.ZIP and not octopus_can_parse_id(request.package_id):  # checked: a warning
+        log.warning(f"Octopus reads a zip's package ID from its file name and cannot read '{request.package_id}' "
+                    "back correctly: prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.")
     target = request.output_path / request.file_name
     existing_folder = check_output_folder(request.output_path, str(request.output_path))
     check_name_fits(request.output_path, existing_folder, request.file_name)
@@ -85,7 +87,14 @@ def build_package(request: PackRequest) -> PackageResult:
     with ZipWorkers(request.compression, request.fixed_time) as workers:  # before the file list: see ZipWorkers
         selection = select_files(str(request.source_path), request.includes, request.excludes,
                                  nuget_layout=request.format == "nupkg", never_pack=_never_pack(request))
-        files = _chosen_files(request, selection)
+        files = selection.files
+        for pattern in selection.unmatched_includes:
+            log.warning(f"INCLUDE pattern '{pattern}' matched no files.")
+        if request.verbose:
+            for chosen in files:
+                log.info(f"Added file: {chosen.target}")
+        else:
+            log.debug(f"Selected {len(files)} files: {', '.join(f.target for f in files[:200])}")
         entries = _nupkg_entries(request, files) if request.format == "nupkg" else _zip_entries(request, files)
         total_bytes = sum(f.size for f in files)
         log.info("Saving %s to %s (%d files, %s)...", request.file_name, request.output_path, len(files),
@@ -125,24 +134,6 @@ def _log_entry_times(request: PackRequest) -> None:
                  "keep the files' own times).")
     else:
         log.info(f"Entry times: {shown}, from SOURCE_DATE_EPOCH.")
-
-
-def _warn_about_id(request: PackRequest) -> None:
-    """The ID was checked with the settings; Octopus' trouble reading some zip IDs back is only worth a warning."""
-    if request.format == PackageFormat.ZIP and not octopus_can_parse_id(request.package_id):
-        log.warning(f"Octopus reads a zip's package ID from its file name and cannot read '{request.package_id}' "
-                    "back correctly: prefer letters, digits, '.', '-' and '_', not ending in '.<number>'.")
-
-
-def _chosen_files(request: PackRequest, selection: Selection) -> list[SourceFile]:
-    for pattern in selection.unmatched_includes:
-        log.warning(f"INCLUDE pattern '{pattern}' matched no files.")
-    if request.verbose:
-        for chosen in selection.files:
-            log.info(f"Added file: {chosen.target}")
-    else:
-        log.debug(f"Selected {len(selection.files)} files: {', '.join(f.target for f in selection.files[:200])}")
-    return selection.files
 
 
 def _never_pack(request: PackRequest) -> NeverPack:
