@@ -68,10 +68,6 @@ class _Pattern:
         return "*" not in self.text and "?" not in self.text
 
     @property
-    def matches_everything(self) -> bool:
-        return self.text in ("**", "**/*")
-
-    @property
     def named_vcs(self) -> frozenset[str]:
         """The version-control folder names this pattern asks for explicitly, as whole path segments."""
         return VCS_FOLDERS.intersection(segment.lower() for segment in self.text.split("/"))
@@ -163,19 +159,14 @@ def _search(base: str, pattern: _Pattern, never_pack: NeverPack,
     if not stat.S_ISDIR(root_info.st_mode):
         return
     prefix = f"{pattern.root}/" if pattern.root else ""
-    enclosing = {_folder_id(base)} | {_folder_id(os.path.join(base, *pattern.root.split("/")[:depth]))
-                                      for depth in range(1, pattern.root.count("/") + 1)}
-    found = _walk(root, prefix, root_info, pattern, never_pack, frozenset(enclosing), left_out)
-    if pattern.matches_everything:
+    enclosing = frozenset((info.st_dev, info.st_ino) for info in (
+        os.stat(os.path.join(base, *pattern.root.split("/")[:depth])) for depth in range(pattern.root.count("/") + 1)))
+    found = _walk(root, prefix, root_info, pattern, never_pack, enclosing, left_out)
+    if pattern.text in ("**", "**/*"):  # matches everything
         yield from found
         return
     match = pattern.regex.match
     yield from (item for item in found if match(item[0]))
-
-
-def _folder_id(path: str) -> FolderId:
-    info = os.stat(path)
-    return info.st_dev, info.st_ino
 
 
 def _walk(root: str, prefix: str, root_info: os.stat_result, pattern: _Pattern, never_pack: NeverPack,
