@@ -144,22 +144,18 @@ def part_name(target: str) -> str:
             if is_last:
                 resolved.append("")
             continue
-        resolved.append(_escape_segment(target, segment))
+        if not _UNRESERVED.fullmatch(segment):  # most names need no escaping: skip quote()'s per-character work
+            try:
+                segment = quote(segment, safe="", encoding="utf-8", errors="strict")
+            except UnicodeEncodeError:
+                raise PipeError(f"The file {target!r} has a name that is not valid UTF-8, so it cannot be named "
+                                "inside a nupkg: rename it.") from None
+        resolved.append(segment)
     return "/".join(resolved).lstrip("/")
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
-
-
-def _escape_segment(target: str, segment: str) -> str:
-    if _UNRESERVED.fullmatch(segment):  # most names need no escaping: skip quote()'s per-character work
-        return segment
-    try:
-        return quote(segment, safe="", encoding="utf-8", errors="strict")
-    except UnicodeEncodeError:
-        raise PipeError(f"The file {target!r} has a name that is not valid UTF-8, so it cannot be named inside a "
-                        "nupkg: rename it.") from None
 
 
 # Framework identifiers NuGet 3.x resolves in a folder name, lower-cased: short names, full names, synonyms.
