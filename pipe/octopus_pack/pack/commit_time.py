@@ -4,6 +4,7 @@ Two fresh clones of one commit differ only in their files' times; giving every e
 makes a Bitbucket Rerun pack the same bytes, which FailIfExists then accepts as identical content.
 """
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +30,13 @@ class NoCommitTime(Exception):
 
 def read_commit_time(clone_dir: Path, wanted: str | None, source_path: Path) -> CommitTime:
     """The time of `wanted` (BITBUCKET_COMMIT) if the clone has it, else of HEAD of the repository holding source_path.
-
-    dulwich does not apply git's safe.directory ownership check, so clones owned by another user read fine.
-    """
-    if wanted:
-        commit_id = wanted.strip().lower()
-        if _COMMIT_ID.fullmatch(commit_id):
-            found = _commit_in(clone_dir, commit_id.encode())
-            if found:
-                return found
+    dulwich does not apply git's safe.directory ownership check, so clones owned by another user read fine."""
+    commit_id = (wanted or "").strip().lower()
+    if _COMMIT_ID.fullmatch(commit_id):
+        # Not a clone, not in it, or not a readable commit: HEAD then.
+        with contextlib.suppress(NotGitRepository, OSError, KeyError, ValueError, NoCommitTime), \
+                Repo(str(clone_dir)) as clone:
+            return _time_of(clone, commit_id.encode())
     try:
         repo = Repo.discover(str(source_path))
     except (NotGitRepository, OSError, ValueError):
@@ -51,18 +50,6 @@ def read_commit_time(clone_dir: Path, wanted: str | None, source_path: Path) -> 
             return _time_of(repo, head)
         except (KeyError, OSError, ValueError):  # a damaged repository: a missing or unreadable object
             raise NoCommitTime(f"the git repository at {repo.path} cannot be read") from None
-
-
-def _commit_in(clone_dir: Path, commit_id: bytes) -> CommitTime | None:
-    try:
-        repo = Repo(str(clone_dir))
-    except (NotGitRepository, OSError):
-        return None
-    with repo:
-        try:
-            return _time_of(repo, commit_id)
-        except (KeyError, OSError, ValueError, NoCommitTime):  # not in this clone, or not a readable commit
-            return None
 
 
 def _time_of(repo: Repo, commit_id: bytes) -> CommitTime:
