@@ -168,21 +168,14 @@ def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
 def usable_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     """The cores this process may use: its CPU affinity, capped by a container's CPU quota (`docker run --cpus`),
     since a CI container often sees every core of its host but may use only a few."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    quota = _cpu_quota(cgroup_root)
-    return max(1, min(cores, math.ceil(quota))) if quota else max(1, cores)
-
-
-def _cpu_quota(root: Path) -> float | None:
-    """CPUs allowed by the cgroup (v2 cpu.max, or v1 cfs quota and period), or None when unlimited or unknown."""
-    try:
-        if (root / "cpu.max").is_file():
-            quota, period = (root / "cpu.max").read_text().split()[:2]
+    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    try:  # cgroup v2 cpu.max, or v1 cfs quota and period; unlimited or unknown: the cores
+        if (cgroup_root / "cpu.max").is_file():
+            quota, period = (cgroup_root / "cpu.max").read_text().split()[:2]
         else:
-            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
-            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
-        if quota in ("max", "-1"):
-            return None
-        return int(quota) / int(period)
+            quota = (cgroup_root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup_root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        limit = 0 if quota in ("max", "-1") else math.ceil(int(quota) / int(period))
     except (OSError, ValueError, ZeroDivisionError):
-        return None
+        return cores
+    return max(1, min(cores, limit)) if limit else cores
