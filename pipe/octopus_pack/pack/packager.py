@@ -153,16 +153,11 @@ def _never_pack(request: PackRequest) -> NeverPack:
     return NeverPack(frozenset(folders), output_folder)
 
 
-def _mode(request: PackRequest, mode: int) -> int:
-    """Keep permission bits; in reproducible mode keep only 'executable or not', as git does."""
-    if request.fixed_time is None:
-        return mode
-    return 0o755 if mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH) else 0o644
-
-
 def _file_entry(request: PackRequest, source: SourceFile, name: str) -> ArchiveEntry:
-    return ArchiveEntry(name, source.size, source.mtime, _mode(request, source.mode),
-                        path=f"{request.source_path}/{source.relative}")
+    """Permission bits kept; in reproducible mode only 'executable or not', as git does."""
+    mode = source.mode if request.fixed_time is None else \
+        0o755 if source.mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH) else 0o644
+    return ArchiveEntry(name, source.size, source.mtime, mode, path=f"{request.source_path}/{source.relative}")
 
 
 def _zip_entries(request: PackRequest, files: list[SourceFile]) -> Iterator[ArchiveEntry]:
