@@ -198,9 +198,10 @@ class _ZipStreamWriter:
             return
         entry = unit.entries[0]
         crc, raw_size, method, payload = cast(Compressed, result)
-        if unit.block == 0:
-            self._begin_large(entry, method)
-        assert self._open_entry is not None  # _begin_large opened it with block 0
+        if unit.block == 0:  # sizes and CRC go into the local header at the end (_end_large)
+            self._open_entry = (self._record(entry, method), entry.size * 1.01 + BLOCK_SIZE >= _ZIP64_LIMIT)
+            self._write(self._local_header(*self._open_entry))
+        assert self._open_entry is not None  # opened with block 0
         record, zip64 = self._open_entry
         record.crc = crc32_combine(record.crc, crc, raw_size) if unit.block else crc
         record.size += raw_size
@@ -232,12 +233,6 @@ class _ZipStreamWriter:
         self.out.writelines(pieces)
         self.offset = offset
         self._spill_directory()
-
-    def _begin_large(self, entry: ArchiveEntry, method: int) -> None:
-        record = self._record(entry, method)
-        zip64 = entry.size * 1.01 + BLOCK_SIZE >= _ZIP64_LIMIT
-        self._open_entry = (record, zip64)
-        self._write(self._local_header(record, zip64))
 
     def _end_large(self, record: _Record, zip64: bool) -> None:
         """Sizes and CRC are known only now: patch them into the local header written earlier, then hash it all."""
