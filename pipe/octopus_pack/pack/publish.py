@@ -69,7 +69,13 @@ class PendingPackage:
         self.folder = folder
         self.final_name = final_name
         self.path: Path | None = None  # the file's temporary name, when it has one
-        fd = _nameless_file(folder)
+        fd = None
+        if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):  # _link_to needs /proc
+            try:
+                fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
+            except OSError as error:
+                if error.errno not in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL):
+                    raise  # not just a kernel or file system without O_TMPFILE
         if fd is None:  # a new, empty file (never an existing one) under a temporary name
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
             self.path, named = _at_free_temporary_name(folder, final_name, lambda path: os.open(path, flags, 0o666))
@@ -109,18 +115,6 @@ class PendingPackage:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
             self.path = None
-
-
-def _nameless_file(folder: Path) -> int | None:
-    """An O_TMPFILE file in folder, or None where the kernel or file system has none (or /proc is missing)."""
-    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
-        return None
-    try:
-        return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
-    except OSError as error:
-        if error.errno in (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL):
-            return None
-        raise
 
 
 def _at_free_temporary_name(folder: Path, final_name: str, create: Callable[[Path], Made]) -> tuple[Path, Made]:
