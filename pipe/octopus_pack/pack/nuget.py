@@ -380,19 +380,6 @@ def dropped_by_readers(entry_name: str) -> str | None:
     return None
 
 
-def _dropped_by_nuget_clients_only(path: str) -> str | None:
-    """Where a payload entry that Octopus deploys is left out by a NuGet client, named as the warning names it."""
-    lower = path.lower()
-    name = lower.rpartition("/")[2]
-    if lower.startswith("package/"):
-        return f"'{path.partition('/')[0]}/' (packages.config installs leave out the root folder 'package')"
-    if name in (".rels", "[content_types].xml") or name.endswith(".psmdcp") or ("/" not in lower
-                                                                                and name.endswith(".nupkg")):
-        return (f"'{path}' (PackageReference restores leave out files named '.rels' or '[Content_Types].xml', "
-                "'.psmdcp' files and root '.nupkg' files)")
-    return None
-
-
 def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
     """A warning for what a NuGet client (nuget.exe, dotnet) leaves out but Octopus deploys; DEBUG for what only
     NuGet.Core drops (root folders merely starting with 'package' or '_rels', e.g. 'packages/')."""
@@ -400,12 +387,16 @@ def warn_about_what_nuget_clients_drop(entry_names: Iterable[str]) -> None:
     old_only: dict[str, None] = {}
     for name in entry_names:
         path = unquote(name)
-        where = _dropped_by_nuget_clients_only(path)
-        if where:
-            dropped.setdefault(where, None)
-            continue
+        lower = path.lower()
+        file_name = lower.rpartition("/")[2]
         folder, separator, _ = path.partition("/")
-        if separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
+        if lower.startswith("package/"):
+            dropped.setdefault(f"'{folder}/' (packages.config installs leave out the root folder 'package')", None)
+        elif file_name in (".rels", "[content_types].xml") or file_name.endswith(".psmdcp") or (
+                not separator and file_name.endswith(".nupkg")):
+            dropped.setdefault(f"'{path}' (PackageReference restores leave out files named '.rels' or "
+                               "'[Content_Types].xml', '.psmdcp' files and root '.nupkg' files)", None)
+        elif separator and folder.lower().startswith(_FOLDER_PREFIXES_NUGET_DROPS):
             old_only.setdefault(folder, None)
     for where in dropped:
         log.warning(f"NuGet clients (nuget.exe, dotnet) leave out {where} when they read a nupkg; Octopus deploys "
@@ -424,12 +415,10 @@ def _core_properties_document(metadata: NuspecMetadata, description: str) -> str
         '<coreProperties xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
         ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
         f' xmlns="{_OPC}/metadata/core-properties">',
-        _text_element("  ", "dc:creator", ", ".join(metadata.authors)),
-        _text_element("  ", "dc:description", description),
-        _text_element("  ", "dc:identifier", metadata.id),
-        _text_element("  ", "version", metadata.version),
-        _text_element("  ", "keywords", ""),
-        _text_element("  ", "lastModifiedBy", PIPE_NAME),
+        *(_text_element("  ", tag, value) for tag, value in (
+            ("dc:creator", ", ".join(metadata.authors)), ("dc:description", description),
+            ("dc:identifier", metadata.id), ("version", metadata.version), ("keywords", ""),
+            ("lastModifiedBy", PIPE_NAME))),
         "</coreProperties>",
     ])
 
@@ -437,8 +426,7 @@ def _core_properties_document(metadata: NuspecMetadata, description: str) -> str
 def dotnet_extension(target: str) -> str:
     """The extension as .NET's Path.GetExtension sees it on Linux, without the dot: '.gitignore' -> 'gitignore'."""
     file_name = target.rsplit("/", 1)[-1]
-    dot = file_name.rfind(".")
-    return file_name[dot + 1 :] if dot != -1 else ""
+    return file_name.rpartition(".")[2] if "." in file_name else ""
 
 
 def _ordinal_ignore_case_key(text: str) -> str:
