@@ -426,11 +426,8 @@ def _read_whole(path: str, size: int) -> bytes:
         fd = os.open(path, os.O_RDONLY)
         try:
             data = os.read(fd, size + 1)
-            if len(data) > size:
-                chunks = [data]
-                while chunk := os.read(fd, 1 << 20):
-                    chunks.append(chunk)
-                data = b"".join(chunks)
+            if len(data) > size:  # it grew since selection: the rest too
+                data += b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
             return data
         finally:
             os.close(fd)
