@@ -1,8 +1,7 @@
 """Give what the pipe writes to whoever owns the folder it lands in, so later steps can change or delete it.
 
-Bitbucket runs pipes as root, and root-owned artifacts in the clone make later commands fail with
-"permission denied". Where the kernel does not let us chown (user-namespaced runners), the files stay as
-they are: that is not the user's problem to hear about, so it is only mentioned in DEBUG output.
+Bitbucket runs pipes as root, and root-owned artifacts in the clone make later commands fail with "permission
+denied". Where the kernel does not let us chown (user-namespaced runners), the files stay as they are (DEBUG only).
 """
 
 import logging
