@@ -76,7 +76,7 @@ class _Pattern:
 def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_layout: bool,
                  never_pack: NeverPack) -> Selection:
     """Match every include pattern under base, drop excluded files and our own output, de-duplicate, sort;
-    nuget_layout chooses octo's nupkg target paths (_target) instead of the zip layout (relative to base)."""
+    nuget_layout chooses octo's nupkg target paths instead of the zip layout (relative to base)."""
     base = os.path.abspath(base)
     include_patterns = [_compile(text, "INCLUDE") for text in includes if text.strip()] or [_compile("**", "INCLUDE")]
     exclude_regexes = [_compile(text, "EXCLUDE").regex for text in excludes if text.strip()]
@@ -90,7 +90,12 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
             found = True
             if exclude_regexes and any(regex.match(relative) for regex in exclude_regexes):
                 continue
-            target = _target(relative, pattern) if nuget_layout else relative
+            if not nuget_layout:
+                target = relative
+            elif pattern.recursive:  # octo's nupkg layout: the path below the pattern's literal folder...
+                target = relative[len(pattern.root) + 1:] if pattern.root else relative
+            else:  # ... or, for other patterns, the bare file name
+                target = relative.rsplit("/", 1)[-1]
             mode = stat.S_IMODE(info.st_mode)
             chosen = SourceFile(relative, target, info.st_size, info.st_mtime, _modes.setdefault(mode, mode))
             earlier = by_target.setdefault(target, chosen)
@@ -103,21 +108,16 @@ def select_files(base: str, includes: list[str], excludes: list[str], *, nuget_l
                                 "fix the path (it is relative to SOURCE_PATH) or remove it.")
             selection.unmatched_includes.append(pattern.text)
     selection.files = sorted(by_target.values(), key=lambda chosen: chosen.target)
-    if left_out:
-        asked_for = any(pattern.named_vcs for pattern in include_patterns)
-        _log_left_out(left_out, sorted(chosen.relative for chosen in selection.files) if asked_for else [])
-    return selection
-
-
-def _log_left_out(left_out: dict[str, None], packed: list[str]) -> None:
-    """One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all
-    (packed: the relative paths packed, sorted; empty when no pattern names version-control metadata)."""
+    # One DEBUG line per version-control folder or link left out, unless another INCLUDE packed it after all.
+    asked_for = left_out and any(pattern.named_vcs for pattern in include_patterns)
+    packed = sorted(chosen.relative for chosen in selection.files) if asked_for else []
     for path in left_out:
         at = bisect.bisect_left(packed, path)
         if at < len(packed) and (packed[at] == path or (path.endswith("/") and packed[at].startswith(path))):
             continue
         how = f"{path}**" if path.endswith("/") else path
         log.debug(f"Not packing '{path}': version-control metadata (INCLUDE '{how}' packs it).")
+    return selection
 
 
 def _compile(pattern: str, variable: str) -> _Pattern:
@@ -139,13 +139,6 @@ def _compile(pattern: str, variable: str) -> _Pattern:
     root = folder if star < 0 else text[: max(text.rfind("/", 0, star), 0)]
     return _Pattern(text, re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL), root,
                     recursive="**" in text or "*" in folder)
-
-
-def _target(relative: str, pattern: _Pattern) -> str:
-    """octo's nupkg layout: recursive patterns keep the path below their literal folder, others flatten."""
-    if pattern.recursive:
-        return relative[len(pattern.root) + 1:] if pattern.root else relative
-    return relative.rsplit("/", 1)[-1]
 
 
 def _search(base: str, pattern: _Pattern, never_pack: NeverPack,
