@@ -269,7 +269,16 @@ class _ZipStreamWriter:
             self.hashed += count
 
     def _record(self, entry: ArchiveEntry, method: int) -> _Record:
-        name, flags = _entry_name(entry.name)
+        """A new entry's record: its name as stored, flagged UTF-8 when not ASCII, and its DOS time."""
+        try:
+            name = entry.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PipeError(f"The file name '{entry.name.encode('utf-8', 'backslashreplace').decode()}' is not "
+                            "valid UTF-8, so a zip cannot hold it: rename the file or EXCLUDE it.") from None
+        if len(name) > 0xFFFF:
+            raise PipeError(f"The path '{entry.name[:80]}...' is longer than a zip entry name can be (65,535 "
+                            "bytes): shorten it or EXCLUDE it.")
+        flags = 0 if len(name) == len(entry.name) else _UTF8_FLAG
         if self.fixed_time is not None:
             dos_time, dos_date = _dos_datetime(self.fixed_time, utc=True)
         else:
@@ -319,19 +328,6 @@ class _ZipStreamWriter:
         self._hash_final_bytes(everything=True)
         self.stats.size = self.offset
         self.stats.sha256, self.stats.sha1 = self.sha256.hexdigest(), self.sha1.hexdigest()
-
-
-def _entry_name(name: str) -> tuple[bytes, int]:
-    """The entry name as stored, and the flags it needs (UTF-8 when not ASCII)."""
-    try:
-        encoded = name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PipeError(f"The file name '{name.encode('utf-8', 'backslashreplace').decode()}' is not "
-                        "valid UTF-8, so a zip cannot hold it: rename the file or EXCLUDE it.") from None
-    if len(encoded) > 0xFFFF:
-        raise PipeError(f"The path '{name[:80]}...' is longer than a zip entry name can be (65,535 "
-                        "bytes): shorten it or EXCLUDE it.")
-    return encoded, (0 if len(encoded) == len(name) else _UTF8_FLAG)
 
 
 def _central_header(record: _Record) -> bytes:
