@@ -53,7 +53,10 @@ class WorkerPool:
             try:
                 for _ in range(count):
                     ours, theirs = context.Pipe()
-                    _buffer_results(theirs)
+                    # Let a worker's results queue in its socket (up to wmem_max), so it starts its next unit while
+                    # the writer is busy with another worker's: a batch's result does not fit the default buffer.
+                    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(theirs.fileno())) as end:
+                        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RESULTS_BUFFER)
                     process = context.Process(target=_serve, args=(theirs, os.getpid(), runner, initializer,
                                                                     initargs), daemon=True)
                     try:
@@ -129,13 +132,6 @@ class WorkerPool:
         for process, _ in workers:
             with contextlib.suppress(OSError, ValueError, AssertionError):
                 process.join()
-
-
-def _buffer_results(connection: Connection) -> None:
-    """Let a worker's results queue in its socket (up to the system's wmem_max) so that it starts its next unit
-    while the writer is busy with another worker's: with the default buffer, a batch's result does not fit."""
-    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(connection.fileno())) as end:
-        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _RESULTS_BUFFER)
 
 
 def _serve(connection: Connection, parent: int, runner: Callable[[Any], Any],
