@@ -28,7 +28,7 @@ RUN /opt/venv/bin/python3 -m compileall -q /pipe
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 LABEL org.opencontainers.image.title="octopus-pack" \
       org.opencontainers.image.description="Bitbucket Pipe that packs files into an Octopus Deploy package (.zip or .nupkg) and can push it to Octopus." \
       org.opencontainers.image.source="https://bitbucket.org/octopus-pack/octopus-pack" \
